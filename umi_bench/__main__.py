@@ -1,0 +1,3 @@
+from umi_bench.cli import main
+
+main()

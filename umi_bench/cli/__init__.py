@@ -1,0 +1,63 @@
+"""The ``umi-bench`` command line: parse, call one library function, print.
+
+Commands live one group per file in this package and are imported lazily (so ``--help`` and tab
+completion stay fast). A :class:`~umi_bench.errors.UmiBenchError` becomes one ``Error: ...`` line and
+exit code 1; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from umi_bench.errors import UmiBenchError
+
+# command name -> "module:attribute" (a click command or group), imported on first use.
+COMMANDS: dict[str, str] = {
+    "lake": "umi_bench.cli.lake:lake",
+    "sql": "umi_bench.cli.sql:sql",
+    "demo": "umi_bench.cli.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+@click.group(cls=LazyGroup)
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="umi-bench")
+def cli(verbose: int) -> None:
+    """umi-bench: ingest, query, replay and benchmark robot-manipulation data."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: the single boundary where library errors become exit code 1."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except UmiBenchError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(1)
