@@ -40,3 +40,44 @@ class QueryError(UmiBenchError):
 
 class EmptySlice(UmiBenchError):
     """Raised when a dataset filter selects zero episodes."""
+
+
+# --- cameras, GoPro telemetry and camera-IMU clock (umi_bench/camera.py, telemetry.py, clock.py) ---
+class CalibrationError(UmiBenchError):
+    """Raised when a camera calibration file or camera row is unreadable or inconsistent."""
+
+
+class CalibrationMismatch(CalibrationError):
+    """Raised when intrinsics are used at a resolution whose aspect ratio differs from the calibration."""
+
+
+class UnknownCamera(CalibrationError):
+    """Raised when no calibration is registered for a camera; the message says which file to supply."""
+
+
+class TelemetryError(UmiBenchError):
+    """Raised when a video's or payload's GPMF telemetry cannot be read."""
+
+
+class NoTelemetryTrack(TelemetryError):
+    """Raised when an MP4 has no GoPro metadata (gpmd) track."""
+
+
+class TruncatedVideo(TelemetryError):
+    """Raised when an MP4 is truncated or corrupt (no readable moov/sample tables)."""
+
+
+class ImuGapError(TelemetryError):
+    """Raised when IMU samples have a gap or do not cover the requested time span."""
+
+
+class ImuNaN(TelemetryError):
+    """Raised when IMU samples contain NaN or infinite values."""
+
+
+class ClockAlignmentError(UmiBenchError):
+    """Raised when the camera-IMU clock offset cannot be estimated (too little motion or data)."""
+
+
+class ClockOffsetTooLarge(ClockAlignmentError):
+    """Raised when the best camera-IMU clock offset lies at the edge of the allowed search window."""
