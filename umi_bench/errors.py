@@ -81,3 +81,24 @@ class ClockAlignmentError(UmiBenchError):
 
 class ClockOffsetTooLarge(ClockAlignmentError):
     """Raised when the best camera-IMU clock offset lies at the edge of the allowed search window."""
+
+
+# --- SLAM: vocabulary, settings, worker (umi_bench/slam) -------------------------------------------
+class SlamError(UmiBenchError):
+    """Raised when SLAM tracking cannot be set up or run; base of the SLAM errors."""
+
+
+class VocabularyError(SlamError):
+    """Raised when a DBoW2 vocabulary file is malformed in a way that would crash or cripple ORB-SLAM3."""
+
+
+class SlamSettingsError(SlamError):
+    """Raised when an ORB-SLAM3 settings YAML lacks a required key or has an invalid value."""
+
+
+class SlamInputError(SlamError):
+    """Raised when frames, timestamps or IMU samples given to SLAM are invalid (ORB-SLAM3 would accept them silently)."""
+
+
+class SlamWorkerCrashed(SlamError):
+    """Raised when the ORB-SLAM3 worker process dies (native crash, exit or timeout); names the video and exit code."""
