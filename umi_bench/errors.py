@@ -102,3 +102,36 @@ class SlamInputError(SlamError):
 
 class SlamWorkerCrashed(SlamError):
     """Raised when the ORB-SLAM3 worker process dies (native crash, exit or timeout); names the video and exit code."""
+
+
+# --- teleop import (LeRobot v3, robomimic) and exporters (ingest/teleop.py, lerobot.py, robomimic.py, umi_bench/export/) ---
+class TeleopFormatError(UmiBenchError):
+    """Raised when a teleop dataset (LeRobot v3.0 folder or robomimic HDF5) is malformed; names file and field."""
+
+
+class MissingInfoJson(TeleopFormatError):
+    """Raised when a LeRobot dataset folder has no meta/info.json."""
+
+
+class EpisodeLengthMismatch(TeleopFormatError):
+    """Raised when an episode's length in the episodes table differs from its number of data rows."""
+
+
+class UnknownFeature(TeleopFormatError):
+    """Raised when the mapping names a feature (or dims) the dataset does not have."""
+
+
+class OffGridTimestamps(TeleopFormatError):
+    """Raised when frame timestamps are not frame_index / fps within the tolerance (LeRobot's 1e-4 s)."""
+
+
+class MappingError(UmiBenchError):
+    """Raised when a teleop mapping file or its CLI flags are invalid (bad dims, convention or format)."""
+
+
+class KinematicsError(UmiBenchError):
+    """Raised when a forward-kinematics model (MJCF) cannot be loaded or lacks the named joints/site."""
+
+
+class ExportError(UmiBenchError):
+    """Raised when selected lake episodes cannot be written in an export format (mixed fps, off-grid, ...)."""
