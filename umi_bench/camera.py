@@ -13,9 +13,10 @@ Frames and conventions:
 
 Example:
     >>> cam = umi_gopro_camera()                      # UMI GoPro + Max Lens Mod at 960x720
-    >>> cam.fx, cam.width
-    (282.9066..., 960)
-    >>> uv = cam.project(np.array([[0.0, 0.0, 1.0]]))  # the principal point
+    >>> round(cam.fx, 2), cam.width
+    (282.91, 960)
+    >>> cam.project(np.array([[0.0, 0.0, 1.0]])).round(2)  # the principal point
+    array([[480.54, 358.78]])
 """
 
 from __future__ import annotations
@@ -531,8 +532,9 @@ class CameraRegistry:
 
     Example:
         >>> reg = CameraRegistry()
-        >>> reg.register(load_umi_intrinsics("gopro_intrinsics_2_7k.json"))      # default for any serial
-        >>> cam = reg.lookup("C3441328164125", 960, 720)                          # scaled on lookup
+        >>> reg.register(umi_gopro_camera(2704, 2028))      # default for any serial
+        >>> reg.lookup("C3441328164125", 960, 720).resolution   # scaled on lookup
+        (960, 720)
     """
 
     def __init__(self) -> None:
