@@ -135,3 +135,32 @@ class KinematicsError(UmiBenchError):
 
 class ExportError(UmiBenchError):
     """Raised when selected lake episodes cannot be written in an export format (mixed fps, off-grid, ...)."""
+
+
+# --- baselines, benchmark protocol, scaling sweeps (umi_bench/policies, protocol.py, bench.py, scaling.py, sweep.py) ---
+class UnknownPolicy(UmiBenchError):
+    """Raised when a baseline policy name is not one of umi_bench.policies.POLICIES."""
+
+
+class CheckpointNotFound(UmiBenchError):
+    """Raised when a policy checkpoint path does not exist."""
+
+
+class CorruptCheckpoint(UmiBenchError):
+    """Raised when a policy checkpoint is truncated, unreadable or not an umi-bench policy; names the file."""
+
+
+class UnknownProtocol(UmiBenchError):
+    """Raised when a benchmark protocol version has no frozen file in umi_bench/protocols/."""
+
+
+class ProtocolError(UmiBenchError):
+    """Raised when a protocol file is malformed or a task is not covered by the protocol."""
+
+
+class InsufficientData(UmiBenchError):
+    """Raised when a scaling value asks for more episodes or groups than the slice has."""
+
+
+class SweepError(UmiBenchError):
+    """Raised when a sweep cell fails in a worker process or Ray task; names the cell."""
