@@ -164,3 +164,8 @@ class InsufficientData(UmiBenchError):
 
 class SweepError(UmiBenchError):
     """Raised when a sweep cell fails in a worker process or Ray task; names the cell."""
+
+
+# --- sim (umi_bench.sim) ---------------------------------------------------------------------------
+class UnknownTask(UmiBenchError):
+    """Raised when a sim task name is not one of ``umi_bench.sim.list_tasks()``; the message lists them."""

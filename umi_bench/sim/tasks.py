@@ -1,0 +1,110 @@
+"""The task registry: ``list_tasks``, ``make_env`` and ``scripted_expert`` for every shipped task.
+
+Tabletop tasks (our own MuJoCo scenes, :mod:`umi_bench.sim.tabletop`): ``pick_place``, ``bar_align``
+(orientation) and ``detour_place`` (multimodal: around a wall, either side). Meta-World tasks
+(:mod:`umi_bench.sim.metaworld_adapter`) carry the ``mw_`` prefix.
+
+>>> "pick_place" in list_tasks()
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from umi_bench.errors import UnknownTask
+from umi_bench.sim.params import GripperParams
+from umi_bench.sim.tabletop import TABLETOP_TASKS, TabletopEnv
+
+# Meta-World tasks we ship: our name -> Meta-World v3 env name (imported lazily: metaworld is slow to import).
+METAWORLD_TASKS: dict[str, str] = {
+    "mw_reach": "reach-v3",
+    "mw_peg_insert_side": "peg-insert-side-v3",
+    "mw_assembly": "assembly-v3",
+}
+
+
+def list_tasks() -> list[str]:
+    """Every task name ``make_env`` accepts: the tabletop tasks first, then the Meta-World ones."""
+    return list(TABLETOP_TASKS) + list(METAWORLD_TASKS)
+
+
+def _check(task: str) -> None:
+    if task not in TABLETOP_TASKS and task not in METAWORLD_TASKS:
+        raise UnknownTask(f"unknown sim task {task!r}; valid tasks: {', '.join(list_tasks())}")
+
+
+def make_env(
+    task: str,
+    environment_id: str | None = None,
+    object_id: str | None = None,
+    gripper: GripperParams | None = None,
+    control_hz: float = 20.0,
+    render: bool = False,
+    image_size: tuple[int, int] = (128, 128),
+    camera: str = "front",
+) -> Any:
+    """A Gymnasium env for a task.
+
+    Args:
+        task: a name from :func:`list_tasks`.
+        environment_id: scene id (``"env_003"``); None -> ``"env_000"``. Tabletop: table texture,
+            lighting, background and distractors; Meta-World: the id is recorded but its scenes are fixed.
+        object_id: object id (``"obj_007"``); None -> ``"obj_000"``. Ignored by Meta-World tasks.
+        gripper: gripper geometry (tabletop only); None -> the default 80 mm UMI-style gripper.
+        control_hz: control rate; must divide 500 Hz physics (tabletop) evenly.
+        render: allow ``env.render()`` (RGB (H, W, 3) uint8).
+        image_size: (height, width) of renders.
+        camera: camera ``render()`` uses: ``front``, ``top``, ``wrist`` (tabletop) or a Meta-World camera.
+
+    Raises:
+        UnknownTask: the task is not in :func:`list_tasks`.
+    """
+    _check(task)
+    if task in TABLETOP_TASKS:
+        return TabletopEnv(TABLETOP_TASKS[task], environment_id, object_id, gripper, control_hz, render, image_size, camera)
+    from umi_bench.sim.metaworld_adapter import MetaWorldEnv
+
+    return MetaWorldEnv(task, METAWORLD_TASKS[task], environment_id=environment_id, render=render, image_size=image_size)
+
+
+def scripted_expert(task: str, env: Any) -> Any:
+    """The scripted expert for ``task`` acting in ``env``: an object with ``act(obs) -> action (8,)``.
+
+    Raises:
+        UnknownTask: the task is not in :func:`list_tasks`.
+    """
+    _check(task)
+    if task in TABLETOP_TASKS:
+        from umi_bench.sim.expert import TabletopExpert
+
+        return TabletopExpert(env)
+    from umi_bench.sim.metaworld_adapter import MetaWorldExpert
+
+    return MetaWorldExpert(env)
+
+
+def rollout(env: Any, policy_fn: Callable[[dict[str, np.ndarray]], np.ndarray], seed: int, max_steps: int | None = None) -> tuple[bool, int]:
+    """Run one episode: ``reset(seed)`` then ``step(policy_fn(obs))`` until terminated/truncated.
+
+    Args:
+        env: an env from :func:`make_env`.
+        policy_fn: observation dict -> absolute action (8,).
+        seed: episode seed.
+        max_steps: step cap (default ``env.horizon``).
+
+    Returns:
+        ``(success, steps)``: success if ``info["success"]`` was True at any step.
+    """
+    obs, _ = env.reset(seed=seed)
+    cap = env.horizon if max_steps is None else int(max_steps)
+    success = False
+    steps = 0
+    for steps in range(1, cap + 1):
+        obs, _, terminated, truncated, info = env.step(policy_fn(obs))
+        success = success or bool(info["success"])
+        if terminated or truncated:
+            break
+    return success, steps
