@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
 
 import click
 
@@ -36,6 +35,13 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def invoke(self, ctx: click.Context):
+        # The single error boundary: library errors become "Error: ..." and exit code 1.
+        try:
+            return super().invoke(ctx)
+        except UmiBenchError as e:
+            raise click.ClickException(str(e)) from e
+
 
 @click.group(cls=LazyGroup)
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -47,17 +53,5 @@ def cli(verbose: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: the single boundary where library errors become exit code 1."""
-    try:
-        cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted!", err=True)
-        sys.exit(1)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except UmiBenchError as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(1)
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="umi-bench")
