@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "lake": "umi_bench.cli.lake:lake",
     "sql": "umi_bench.cli.sql:sql",
     "demo": "umi_bench.cli.demo:demo",
+    "viz": "umi_bench.cli.viz:viz",
+    "dashboard": "umi_bench.cli.dashboard:dashboard",
 }
 
 
