@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "demo": "umi_bench.cli.demo:demo",
     "viz": "umi_bench.cli.viz:viz",
     "dashboard": "umi_bench.cli.dashboard:dashboard",
+    "ingest": "umi_bench.cli.ingest:ingest",
+    "export": "umi_bench.cli.export:export",
 }
 
 

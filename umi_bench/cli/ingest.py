@@ -1,0 +1,66 @@
+"""`umi-bench ingest ...`: raw recordings into the lake (one subcommand per source kind, imported lazily)."""
+
+from __future__ import annotations
+
+import click
+
+from umi_bench.cli._output import echo_json
+
+
+@click.group()
+def ingest() -> None:
+    """Import recordings (UMI sessions, teleop datasets, egocentric video) into a lake."""
+
+
+_MAPPING_FLAGS = {
+    "state_feature": "state_feature", "tcp_pos_dims": "tcp_pos_dims", "tcp_rot_dims": "tcp_rot_dims",
+    "tcp_rot_format": "tcp_rot_format", "gripper_dim": "gripper_dims", "gripper_convention": "gripper_convention",
+    "gripper_min_width": "gripper_min_width_m", "gripper_max_width": "gripper_max_width_m", "joint_dims": "joint_dims",
+    "joint_names": "joint_names", "frame": "frame", "kinematics_mjcf": "kinematics_mjcf",
+    "kinematics_site": "kinematics_site", "task": "task", "robot_type": "robot_type", "embodiment_id": "embodiment_id",
+}
+
+
+@ingest.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--lake", "lake_path", required=True, type=click.Path(file_okay=False), help="Lake folder (created if missing).")
+@click.option("--format", "fmt", type=click.Choice(["lerobot", "robomimic"]), help="Source format (default: detected).")
+@click.option("--mapping", "mapping_file", type=click.Path(exists=True, dir_okay=False), help="Mapping file (YAML or JSON).")
+@click.option("--state-feature", help="State vector feature (default observation.state).")
+@click.option("--tcp-pos-dims", help="TCP position dims, e.g. 0:3 ('none' for joint-only data).")
+@click.option("--tcp-rot-dims", "--tcp-quat-dims", "tcp_rot_dims", help="TCP rotation dims, e.g. 3:7.")
+@click.option("--tcp-rot-format", type=click.Choice(["quat_xyzw", "quat_wxyz", "rotvec", "euler_xyz"]))
+@click.option("--gripper-dim", help="Gripper dim(s), e.g. 7.")
+@click.option("--gripper-convention", type=click.Choice(["width_m", "open_is_1", "closed_is_1", "finger_joints"]))
+@click.option("--gripper-min-width", type=float, help="Fully closed width (m).")
+@click.option("--gripper-max-width", type=float, help="Fully open width (m).")
+@click.option("--joint-dims", help="Joint position dims, e.g. 0:7.")
+@click.option("--joint-names", help="Comma-separated joint names (MJCF joint names for --kinematics-mjcf).")
+@click.option("--frame", help="Frame the poses are in (episodes.world_frame), e.g. robot_base.")
+@click.option("--kinematics-mjcf", type=click.Path(exists=True, dir_okay=False), help="MJCF model for forward kinematics.")
+@click.option("--kinematics-site", help="TCP site in the MJCF model.")
+@click.option("--task", help="Task name for every episode.")
+@click.option("--robot-type", help="Robot model (overrides the dataset's).")
+@click.option("--embodiment-id", help="Embodiment id (default derived from robot type and gripper).")
+@click.option("--json", "as_json", is_flag=True, help="Print the commit results as JSON.")
+def teleop(path: str, lake_path: str, fmt: str | None, mapping_file: str | None, as_json: bool, **flags) -> None:
+    """Import a teleop dataset (LeRobot v3.0 folder or robomimic HDF5).
+
+    Example: umi-bench ingest teleop ./so100_pick --lake ./lake --gripper-dim 7 --gripper-convention open_is_1
+    """
+    from ingest.teleop import TeleopMapping, default_mapping, detect_format, ingest_teleop
+
+    fmt = fmt or detect_format(path)
+    mapping = TeleopMapping.load(mapping_file, default_mapping(fmt)) if mapping_file else None
+    given = {_MAPPING_FLAGS[k]: v for k, v in flags.items() if v is not None}
+    if "joint_names" in given:
+        given["joint_names"] = [n.strip() for n in given["joint_names"].split(",") if n.strip()]
+    if given:
+        mapping = TeleopMapping.from_dict(given, mapping or default_mapping(fmt))
+    results = ingest_teleop(path, lake_path, fmt=fmt, mapping=mapping)
+    if as_json:
+        echo_json([{"ingest_id": r.ingest_id, "skipped": r.skipped, "episode_ids": r.episode_ids, "version": r.version} for r in results])
+        return
+    for r in results:
+        state = "already in the lake, skipped" if r.skipped else f"committed as lake version {r.version}"
+        click.echo(f"{path}: {len(r.episode_ids)} episode(s) {state} (ingest {r.ingest_id})")
