@@ -280,13 +280,19 @@ def _markdown(ep: EpisodeReplay) -> str:
 class _Paths:
     root: str  # "world" or "world/<episode_id>"
     suffix: str  # "" or "/<episode_id>"
+    tag: str  # "" or " <episode_id>": appended to series names so overlaid plots stay readable
 
     def plot(self, name: str) -> str:
         return f"plots/{name}{self.suffix}"
 
+    def names(self, names: Sequence[str]) -> list[str]:
+        return [f"{n}{self.tag}" for n in names]
+
 
 def _paths(ep: EpisodeReplay, overlay: bool) -> _Paths:
-    return _Paths(f"world/{ep.episode_id}", f"/{ep.episode_id}") if overlay else _Paths("world", "")
+    if overlay:
+        return _Paths(f"world/{ep.episode_id}", f"/{ep.episode_id}", f" {ep.episode_id}")
+    return _Paths("world", "", "")
 
 
 def _camera_entity(ep: EpisodeReplay, camera: dict[str, Any], p: _Paths) -> str:
@@ -355,21 +361,21 @@ def log_episode(rec: rr.RecordingStream, ep: EpisodeReplay, *, overlay: bool = F
         )
 
     # Time series.
-    _series(rec, p.plot("tcp_pos"), ["x", "y", "z"], times, ep.tcp_pos)
-    _series(rec, p.plot("gripper_width"), ["gripper_width"], times, ep.gripper_width)
+    _series(rec, p.plot("tcp_pos"), p.names(["x", "y", "z"]), times, ep.tcp_pos)
+    _series(rec, p.plot("gripper_width"), p.names(["gripper_width"]), times, ep.gripper_width)
     actions = derived_actions(ep.tcp_pos, ep.tcp_quat, ep.gripper_width, action_horizon)
-    _series(rec, p.plot("action/tcp_pos"), [f"{a} (t+{action_horizon})" for a in "xyz"], times, actions["tcp_pos"])
-    _series(rec, p.plot("action/gripper_width"), [f"width (t+{action_horizon})"], times, actions["gripper_width"])
-    _series(rec, p.plot("action/delta_tcp"), [f"d{a} in tcp(t)" for a in "xyz"], times, actions["delta_tcp"])
+    _series(rec, p.plot("action/tcp_pos"), p.names([f"{a} (t+{action_horizon})" for a in "xyz"]), times, actions["tcp_pos"])
+    _series(rec, p.plot("action/gripper_width"), p.names([f"width (t+{action_horizon})"]), times, actions["gripper_width"])
+    _series(rec, p.plot("action/delta_tcp"), p.names([f"d{a} in tcp(t)" for a in "xyz"]), times, actions["delta_tcp"])
     for sensor, (t_ns, value) in ep.imu.items():
-        _series(rec, p.plot(f"imu/{sensor}"), [f"{sensor} {a}" for a in "xyz"], [rr.TimeColumn(TIME, duration=t_ns * 1e-9)], value)
+        _series(rec, p.plot(f"imu/{sensor}"), p.names([f"{sensor} {a}" for a in "xyz"]), [rr.TimeColumn(TIME, duration=t_ns * 1e-9)], value)
 
     # Quality flags.
-    _series(rec, p.plot("quality/valid"), ["valid"], times, ep.valid.astype(np.float64))
+    _series(rec, p.plot("quality/valid"), p.names(["valid"]), times, ep.valid.astype(np.float64))
     for name in ("tag_seen", "hand_confidence"):
         if name in ep.extras:
             keep = ~np.isnan(ep.extras[name])
-            _series(rec, p.plot(f"quality/{name}"), [name], [rr.TimeColumn(TIME, duration=ep.timestamp_ns[keep] * 1e-9), rr.TimeColumn(FRAME, sequence=ep.frame_index[keep])], ep.extras[name][keep])
+            _series(rec, p.plot(f"quality/{name}"), p.names([name]), [rr.TimeColumn(TIME, duration=ep.timestamp_ns[keep] * 1e-9), rr.TimeColumn(FRAME, sequence=ep.frame_index[keep])], ep.extras[name][keep])
     changes = _state_changes(ep.tracking_state)
     rec.send_columns(
         f"status/tracking_state{p.suffix}",
