@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 ROT_FORMATS = ("quat_xyzw", "quat_wxyz", "rotvec", "euler_xyz")
 GRIPPER_CONVENTIONS = ("width_m", "open_is_1", "closed_is_1", "finger_joints")
 FORMATS = ("lerobot", "robomimic")
+SIDECAR_MAPPING = "teleop_mapping.yaml"  # a dataset may ship its own mapping in its root folder
 NO_KINEMATICS_REASON = "joint-space only and no kinematics model given (mapping kinematics_mjcf/kinematics_site): TCP unknown"
 
 
@@ -66,6 +67,7 @@ class TeleopMapping:
         joint_target_dims: dims of the action that are joint targets, stored as ``joint_target``.
         frame: name of the frame the poses are in (episodes.world_frame), e.g. ``robot_base``.
         kinematics_mjcf / kinematics_site: MJCF model and site for forward kinematics (joint-only data).
+        object_pose_feature: a (7,) feature ``[pos, quat xyzw]`` of the manipulated object (sim / mocap).
         task: task name for every episode (default: the dataset's task string).
         robot_type / embodiment_id / control_rate_hz: override what the dataset says.
         camera_mount: camera mount for every video (``static`` | ``wrist`` | ``head``).
@@ -91,6 +93,7 @@ class TeleopMapping:
     frame: str = "robot_base"
     kinematics_mjcf: str | None = None
     kinematics_site: str | None = None
+    object_pose_feature: str | None = None
     task: str | None = None
     robot_type: str | None = None
     embodiment_id: str | None = None
@@ -470,9 +473,11 @@ def build_batch(raw: RawDataset, mapping: TeleopMapping) -> Batch:
             frames["raw_action"] = [list(r) for r in actions]
             if mapping.joint_target_dims is not None:
                 frames["joint_target"] = [list(r) for r in _select(raw, ep, mapping.action_feature, mapping.joint_target_dims, "joint_target")]
-        for name in ("object_pos", "object_quat"):
-            if name in ep.extra:
-                frames[name] = np.asarray(ep.extra[name], dtype=np.float64)
+        if mapping.object_pose_feature is not None:
+            obj = _select(raw, ep, mapping.object_pose_feature, "all", "object_pose")
+            if obj.shape[1] != 7:
+                raise MappingError(f"mapping object_pose_feature {mapping.object_pose_feature!r} has {obj.shape[1]} dims, need 7 (pos, quat xyzw)")
+            frames["object_pos"], frames["object_quat"] = obj[:, :3], rotation_to_quat(obj[:, 3:], "quat_xyzw")
         meta = ep.extra.get("episode", {})
         row = {
             "episode_id": eid,
@@ -520,8 +525,8 @@ def read_teleop(path: str | Path, fmt: str | None = None, mapping: TeleopMapping
     Args:
         path: LeRobot v3.0 folder or robomimic HDF5 file.
         fmt: ``lerobot`` | ``robomimic`` (default: detected from the path).
-        mapping: the feature mapping (default: the format's default, or the one an umi-bench export
-            recorded in its info.json).
+        mapping: the feature mapping (default: the dataset's own ``teleop_mapping.yaml`` in its root,
+            else the one an umi-bench export recorded in its info.json, else the format's default).
         work_dir: where per-episode MP4s cut from shared videos are written (must outlive the commit).
 
     Raises:
@@ -540,8 +545,14 @@ def read_teleop(path: str | Path, fmt: str | None = None, mapping: TeleopMapping
     else:
         raise MappingError(f"unknown teleop format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if mapping is None:
+        sidecar = Path(path) / SIDECAR_MAPPING
         recorded = (raw.umi_bench or {}).get("mapping")
-        mapping = TeleopMapping.from_dict(recorded) if recorded else default_mapping(fmt)
+        if sidecar.is_file():
+            mapping = TeleopMapping.load(sidecar, default_mapping(fmt))
+        elif recorded:
+            mapping = TeleopMapping.from_dict(recorded)
+        else:
+            mapping = default_mapping(fmt)
     return build_batch(raw, mapping)
 
 
