@@ -169,3 +169,16 @@ class SweepError(UmiBenchError):
 # --- sim (umi_bench.sim) ---------------------------------------------------------------------------
 class UnknownTask(UmiBenchError):
     """Raised when a sim task name is not one of ``umi_bench.sim.list_tasks()``; the message lists them."""
+
+
+# --- egocentric human ingest, retargeting, cross-embodiment study (ingest/ego.py, retarget.py, study.py) ---
+class EgoFormatError(UmiBenchError):
+    """Raised when an ego recording folder is malformed (missing head.mp4/camera.json/hands file, bad columns)."""
+
+
+class EgoScaleUnknown(UmiBenchError):
+    """Raised when an ego recording has no metric scale and gravity source (table tag too rarely seen)."""
+
+
+class StudyError(UmiBenchError):
+    """Raised when a cross-embodiment study cannot be run (an arm of the study has no training data)."""
