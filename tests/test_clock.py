@@ -1,0 +1,137 @@
+"""Tests for umi_bench.clock: offset recovery on synthetic signals and on a rendered fisheye video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from umi_bench.camera import UMI_GOPRO_R_IMU_CAMERA, umi_gopro_camera
+from umi_bench.clock import estimate_clock_offset, estimate_imu_camera_rotation, video_rotation_rate
+from umi_bench.errors import ClockAlignmentError, ClockOffsetTooLarge
+
+FPS = 30.0
+OFFSET_S = 0.0437  # t_camera = t_imu + OFFSET_S
+
+
+def rotation(t: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) camera orientation R_world_camera(t): smooth, hand-like, all three axes."""
+    rv = np.stack(
+        [
+            0.35 * np.sin(2 * np.pi * 0.7 * t) + 0.15 * np.sin(2 * np.pi * 1.9 * t + 1.0),
+            0.45 * np.sin(2 * np.pi * 0.45 * t + 0.5) + 0.1 * np.sin(2 * np.pi * 2.3 * t),
+            0.25 * np.sin(2 * np.pi * 0.9 * t + 2.0),
+        ],
+        axis=1,
+    )
+    return np.stack([cv2.Rodrigues(r)[0] for r in rv])
+
+
+def body_rate(t: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """(N, 3) angular velocity in the camera frame, rad/s: log(R(t-h)^T R(t+h)) / 2h."""
+    Ra, Rb = rotation(t - h), rotation(t + h)
+    return np.stack([cv2.Rodrigues(a.T @ b)[0].ravel() for a, b in zip(Ra, Rb)]) / (2 * h)
+
+
+def gyro_samples(duration_s: float, offset_s: float, seed: int = 0, rate_hz: float = 200.0):
+    """Gyro stamped on the IMU clock, in the GoPro IMU frame, with white noise and a bias."""
+    rng = np.random.default_rng(seed)
+    t_imu = np.arange(-0.3, duration_s + 0.3, 1 / rate_hz)
+    w_cam = body_rate(t_imu + offset_s)  # physical time = camera clock
+    w_imu = w_cam @ UMI_GOPRO_R_IMU_CAMERA.T + rng.normal(0, 0.02, size=w_cam.shape) + [0.01, -0.02, 0.005]
+    return np.round(t_imu * 1e9).astype(np.int64), w_imu
+
+
+def test_offset_from_synthetic_signals_within_a_millisecond():
+    t_frames = np.arange(0, 6.0, 1 / FPS)
+    t_mid = 0.5 * (t_frames[1:] + t_frames[:-1])
+    # what a video measures: the mean rotation over each frame interval (+ tracking noise)
+    w_video = np.stack([body_rate(np.linspace(a, b, 9)).mean(axis=0) for a, b in zip(t_frames[:-1], t_frames[1:])])
+    w_video += np.random.default_rng(1).normal(0, 0.03, w_video.shape)
+    for offset in (OFFSET_S, -0.2113):
+        g_t, g = gyro_samples(6.0, offset)
+        res = estimate_clock_offset(np.round(t_mid * 1e9).astype(np.int64), w_video, g_t, g, max_offset_s=0.5)
+        assert abs(res.offset_s - offset) < 0.001, res
+        assert res.peak_corr > 0.97 and not res.low_confidence and res.n_pairs == 179
+        assert res.to_dict()["offset_s"] == res.offset_s
+
+
+def test_offset_outside_window_and_no_motion_are_errors():
+    t_frames = np.arange(0, 6.0, 1 / FPS)
+    t_mid = np.round(0.5 * (t_frames[1:] + t_frames[:-1]) * 1e9).astype(np.int64)
+    w_video = body_rate(t_mid / 1e9)
+    g_t, g = gyro_samples(6.0, 0.45)
+    with pytest.raises(ClockOffsetTooLarge, match=r"cam.mp4: the best camera-IMU offset .* edge of the \+-0.2 s search window"):
+        estimate_clock_offset(t_mid, w_video, g_t, g, max_offset_s=0.2, source="cam.mp4")
+    still = np.zeros_like(w_video) + 0.001
+    with pytest.raises(ClockAlignmentError, match="cam.mp4: the camera barely rotates"):
+        estimate_clock_offset(t_mid, still, g_t, g, source="cam.mp4")
+
+
+def _render_rotating_fisheye(n_frames: int, width: int = 320, height: int = 240) -> list[np.ndarray]:
+    """Frames of a KB4 fisheye camera rotating inside a textured sphere (environment at infinity)."""
+    rng = np.random.default_rng(3)
+    tex = cv2.GaussianBlur(rng.uniform(0, 255, (512, 1024)).astype(np.float32), (0, 0), 3)
+    tex = cv2.normalize(tex, None, 0, 255, cv2.NORM_MINMAX)
+    tex += 60 * ((np.indices(tex.shape).sum(axis=0) // 32) % 2)  # checker for strong corners
+    tex = np.clip(tex, 0, 255).astype(np.uint8)
+    cam = umi_gopro_camera(width, height)
+    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    rays = cam.unproject(np.stack([u.ravel(), v.ravel()], axis=1))
+    inside = np.isfinite(rays).all(axis=1)
+    rays[~inside] = [0.0, 0.0, 1.0]
+    frames = []
+    for R in rotation(np.arange(n_frames) / FPS):
+        d = rays @ R.T
+        lon = np.arctan2(d[:, 0], d[:, 2])
+        lat = np.arcsin(np.clip(d[:, 1], -1, 1))
+        mx = ((lon / (2 * np.pi) + 0.5) * tex.shape[1]).reshape(height, width).astype(np.float32)
+        my = ((lat / np.pi + 0.5) * tex.shape[0]).reshape(height, width).astype(np.float32)
+        img = cv2.remap(tex, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        img[~inside.reshape(height, width)] = 0
+        frames.append(img)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def rendered_mp4(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("clock") / "rot.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=int(FPS))
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.bit_rate = 4_000_000
+        for img in _render_rotating_fisheye(120):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="gray").reformat(format="yuv420p")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_rendered_fisheye_video_rotation_and_offset(rendered_mp4):
+    cam = umi_gopro_camera(960, 720)  # rescaled to the 320x240 video inside
+    t_v, w_v = video_rotation_rate(rendered_mp4, cam)
+    assert len(t_v) == 119 and t_v[0] == 16_666_666  # midpoint of the first two frame pts
+    truth = np.stack([body_rate(np.linspace(a, a + 1 / FPS, 9)).mean(axis=0) for a in np.arange(119) / FPS])
+    err = np.linalg.norm(w_v - truth, axis=1)
+    assert np.isfinite(err).all()
+    assert np.median(err) < 0.03 and np.linalg.norm(truth, axis=1).mean() > 1.0  # rad/s
+    g_t, g = gyro_samples(4.0, OFFSET_S)
+    res = estimate_clock_offset(t_v, w_v, g_t, g, max_offset_s=0.5, source=str(rendered_mp4))
+    assert abs(res.offset_s - OFFSET_S) < 1 / FPS  # the contract: within one frame
+    assert abs(res.offset_s - OFFSET_S) < 0.004  # what it actually achieves here
+    assert res.peak_corr > 0.95
+    R, rms = estimate_imu_camera_rotation(t_v, w_v, g_t, g, res.offset_s)
+    angle = np.degrees(np.linalg.norm(cv2.Rodrigues(R @ UMI_GOPRO_R_IMU_CAMERA.T)[0]))
+    assert angle < 2.0 and rms < 0.1
+
+
+def test_frames_as_arrays_need_times():
+    frames = _render_rotating_fisheye(4, 160, 120)
+    with pytest.raises(ClockAlignmentError, match="frame_t_ns is required"):
+        video_rotation_rate(frames, umi_gopro_camera(160, 120))
+    t_v, w_v = video_rotation_rate(frames, umi_gopro_camera(160, 120), np.arange(4) * 33_333_333)
+    assert t_v.tolist() == [16_666_666, 49_999_999, 83_333_332] and w_v.shape == (3, 3)
