@@ -150,3 +150,61 @@ def _to_arrow(values: Any, dtype: pa.DataType) -> pa.Array:
         values = list(values)
     values = [v.tolist() if isinstance(v, np.ndarray) else v for v in values]
     return pa.array(values, type=dtype)
+
+
+def schema_markdown() -> str:
+    """The field reference of schemas/README.md, generated from the JSON files.
+
+    Regenerate with ``python -m umi_bench.schema > schemas/README.md``.
+    """
+    lines = [
+        f"# umi-bench data contract, schema v{SCHEMA_VERSION}",
+        "",
+        "Generated from `schemas/v1/*.json` by `python -m umi_bench.schema`; the JSON files are the source of",
+        "truth (tests check that this page, the files and the loaded pyarrow schemas agree).",
+        "",
+        "Conventions: metres, radians, seconds; timestamps are int64 nanoseconds; quaternions are `xyzw`",
+        "(scalar last); right-handed frames; each episode names its world frame (`episodes.world_frame`).",
+        "`T_a_b` is the pose of frame b in frame a (p_a = T_a_b p_b), stored row-major as 16 numbers.",
+        "Embodiment-specific extras are named columns (`joint_pos`, `hand_keypoints`), never zero-padded",
+        "into a shared vector. Canonical actions are derived from states at training time (TCP pose and",
+        "width at t+k, absolute or relative to the pose at t); raw commands are kept in `raw_action` /",
+        "`joint_target`. Types: `float64[3]` is a fixed-size list, `list<T>` a variable-length list.",
+        "",
+    ]
+    for table in TABLES:
+        spec = table_spec(table)
+        lines += [f"### {table}", "", spec.get("description", ""), ""]
+        extras = []
+        if spec.get("primary_key"):
+            extras.append(f"primary key ({', '.join(spec['primary_key'])})")
+        if spec.get("partition_by"):
+            extras.append(f"hive-partitioned by {', '.join(spec['partition_by'])}")
+        for fk in spec.get("foreign_keys", []):
+            extras.append(f"{fk['column']} -> {fk['table']}.{fk['references']}")
+        if extras:
+            lines += ["Keys: " + "; ".join(extras) + ".", ""]
+        lines += ["| field | type | null | unit | description |", "|---|---|---|---|---|"]
+        for f in spec["fields"]:
+            type_text = f["type"] if isinstance(f["type"], str) else "list<struct>"
+            checks = []
+            if "enum" in f:
+                checks.append("one of " + ", ".join(f["enum"]))
+            if f.get("unit_quaternion"):
+                checks.append("unit quaternion")
+            if f.get("finite"):
+                checks.append("finite")
+            if f.get("strictly_increasing_per"):
+                checks.append(f"strictly increasing per {f['strictly_increasing_per']}")
+            desc = f.get("description", "") + (f" ({'; '.join(checks)})" if checks else "")
+            lines.append(f"| `{f['name']}` | `{type_text}` | {'yes' if f.get('nullable', True) else 'no'} | {f.get('unit', '')} | {desc} |")
+            if isinstance(f["type"], dict):
+                inner = f["type"].get("list", f["type"]).get("struct", [])
+                for sub in inner:
+                    lines.append(f"| &nbsp;&nbsp;.{sub['name']} | `{sub['type']}` | {'yes' if sub.get('nullable', True) else 'no'} | {sub.get('unit', '')} | {sub.get('description', '')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(schema_markdown())
