@@ -139,7 +139,7 @@ def build_mjcf(
       <site name="tcp" pos="0 0 0" quat="0 1 0 0" size="0.004" rgba="1 0 0 0.5" group="4"/>
       <geom name="palm" type="box" pos="0 0 {palm_z:.6g}" size="{palm_hx:.6g} 0.018 0.01" rgba="0.25 0.25 0.28 1" mass="0"/>
       <geom name="mount" type="box" pos="0 -0.03 {palm_z + 0.03:.6g}" size="0.02 0.012 0.02" rgba="0.15 0.15 0.15 1" mass="0"/>
-      <camera name="wrist" pos="0 -0.045 {palm_z + 0.035:.6g}" xyaxes="1 0 0 0 0.985 0.174" fovy="100"/>
+      <camera name="wrist" pos="0 -0.075 {palm_z + 0.01:.6g}" xyaxes="1 0 0 0 0.644 0.765" fovy="100"/>
       <body name="finger_left" pos="0 0 0" gravcomp="1">
         <joint name="finger_left" type="slide" axis="-1 0 0" range="0 {half_open:.6g}" damping="2"/>
         <geom name="pad_left" type="box" pos="{-t / 2:.6g} 0 {finger_centre_z:.6g}" size="{t / 2:.6g} {g.pad_width_m / 2:.6g} {L / 2:.6g}"

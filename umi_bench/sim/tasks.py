@@ -15,15 +15,11 @@ from typing import Any, Callable
 import numpy as np
 
 from umi_bench.errors import UnknownTask
+from umi_bench.sim.metaworld_adapter import MW_TASKS
 from umi_bench.sim.params import GripperParams
 from umi_bench.sim.tabletop import TABLETOP_TASKS, TabletopEnv
 
-# Meta-World tasks we ship: our name -> Meta-World v3 env name (imported lazily: metaworld is slow to import).
-METAWORLD_TASKS: dict[str, str] = {
-    "mw_reach": "reach-v3",
-    "mw_peg_insert_side": "peg-insert-side-v3",
-    "mw_assembly": "assembly-v3",
-}
+METAWORLD_TASKS = MW_TASKS  # metaworld itself is imported lazily (slow import)
 
 
 def list_tasks() -> list[str]:
@@ -67,7 +63,7 @@ def make_env(
         return TabletopEnv(TABLETOP_TASKS[task], environment_id, object_id, gripper, control_hz, render, image_size, camera)
     from umi_bench.sim.metaworld_adapter import MetaWorldEnv
 
-    return MetaWorldEnv(task, METAWORLD_TASKS[task], environment_id=environment_id, render=render, image_size=image_size)
+    return MetaWorldEnv(task, environment_id=environment_id, render=render, image_size=image_size, camera=camera if camera != "front" else "corner2")
 
 
 def scripted_expert(task: str, env: Any) -> Any:
