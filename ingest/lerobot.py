@@ -58,6 +58,18 @@ def _column_matrix(table: pa.Table, name: str, where: Path) -> np.ndarray:
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(n, 1)
 
 
+EXTRA_COLUMNS = ("tag_seen", "joint_target", "raw_action", "hand_keypoints", "hand_confidence", "object_pos", "object_quat")
+_SCALAR_EXTRAS = ("tag_seen", "hand_confidence")
+
+
+def _extra_values(name: str, m: np.ndarray) -> list:
+    """Back from an umi-bench export's ``umi_bench.<name>`` (T, D) matrix to lake values (None for null rows)."""
+    if name == "tag_seen":
+        return [None if v < 0 else bool(v) for v in m[:, 0]]
+    rows = [None if np.all(np.isnan(r)) else r.tolist() for r in m]
+    return [None if r is None else r[0] for r in rows] if name in _SCALAR_EXTRAS else rows
+
+
 def _dim_names(names: Any) -> list[str] | None:
     """Dim names of a feature: a list, or (older LeRobot) a dict such as ``{"motors": [...]}``."""
     if isinstance(names, dict):
@@ -154,7 +166,8 @@ def read_lerobot(path: str | Path, work_dir: str | Path) -> RawDataset:
     present = [k for k in numeric if k in data.column_names]
     matrices = {k: _column_matrix(data, k, where)[order] for k in present}
     ub = info.get("umi_bench")
-    ub_cols = {k: np.asarray(data.column(k).to_numpy(zero_copy_only=False))[order]
+    scalar_ub = (f"{UMI_PREFIX}timestamp_ns", f"{UMI_PREFIX}valid", f"{UMI_PREFIX}tracking_state")
+    ub_cols = {k: (np.asarray(data.column(k).to_numpy(zero_copy_only=False)) if k in scalar_ub else _column_matrix(data, k, where))[order]
                for k in data.column_names if k.startswith(UMI_PREFIX)}
     ep_sorted, fi_sorted, ts_sorted = ep_col[order], fi_col[order], ts_col[order]
     listed = {int(r["episode_index"]) for r in ep_rows}
@@ -199,6 +212,9 @@ def read_lerobot(path: str | Path, work_dir: str | Path) -> RawDataset:
                 names = ub["tracking_states"]
                 codes = np.asarray(ub_cols[f"{UMI_PREFIX}tracking_state"][lo:hi], dtype=np.int64).reshape(-1)
                 extra["tracking_state"] = [names[c] for c in codes]
+            for name in EXTRA_COLUMNS:
+                if f"{UMI_PREFIX}{name}" in ub_cols:
+                    extra[name] = _extra_values(name, ub_cols[f"{UMI_PREFIX}{name}"][lo:hi])
             if r.get("umi_bench/episode_json"):
                 extra["episode"] = json.loads(r["umi_bench/episode_json"])
         videos: dict[str, Path] = {}

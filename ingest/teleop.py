@@ -473,6 +473,9 @@ def build_batch(raw: RawDataset, mapping: TeleopMapping) -> Batch:
             frames["raw_action"] = [list(r) for r in actions]
             if mapping.joint_target_dims is not None:
                 frames["joint_target"] = [list(r) for r in _select(raw, ep, mapping.action_feature, mapping.joint_target_dims, "joint_target")]
+        for name in ("tag_seen", "joint_target", "raw_action", "hand_keypoints", "hand_confidence", "object_pos", "object_quat"):
+            if name in ep.extra:  # restored from an umi-bench export
+                frames[name] = ep.extra[name]
         if mapping.object_pose_feature is not None:
             obj = _select(raw, ep, mapping.object_pose_feature, "all", "object_pose")
             if obj.shape[1] != 7:
@@ -497,11 +500,17 @@ def build_batch(raw: RawDataset, mapping: TeleopMapping) -> Batch:
             "status": meta.get("status", status),
             "reject_reason": meta.get("reject_reason", reason),
             "split": split_for(eid),
+            **{k: meta[k] for k in _QUALITY_KEYS if meta.get(k) is not None},
             "metadata_json": json.dumps({"source_format": raw.fmt, "source_episode_index": int(ep.index),
                                          "source_task": ep.task, **meta.get("metadata", {})}, sort_keys=True, default=str),
         }
         episodes.append(EpisodeData(row=row, frames=frames, videos=dict(ep.videos)))
     return Batch(source_sha256=source_sha, embodiments=embodiments, episodes=episodes, source_uri=raw.uri)
+
+
+# episode fields an umi-bench export carries through unchanged (provenance and quality of the original)
+_QUALITY_KEYS = ("operator_id", "session_id", "start_time_ns", "tracked_fraction", "longest_lost_run", "tag_detection_rate",
+                 "scale_error", "imu_coverage", "clock_offset_s")
 
 
 def detect_format(path: str | Path) -> str:

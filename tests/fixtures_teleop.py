@@ -43,7 +43,7 @@ def two_link_tcp(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Analytic TCP of TWO_LINK_MJCF: joints (T, 2) -> positions (T, 3), quaternions (T, 4) xyzw."""
     a, b = q[:, 0], q[:, 0] + q[:, 1]
     pos = np.stack([0.3 * np.cos(a) + 0.2 * np.cos(b), 0.3 * np.sin(a) + 0.2 * np.sin(b), np.full(len(q), 0.1)], axis=1)
-    return pos, Rotation.from_euler("z", b).as_quat()
+    return pos, Rotation.from_euler("z", b[:, None]).as_quat()
 
 
 def smooth_trajectory(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:

@@ -242,8 +242,31 @@ def write_lerobot_dataset(out_dir: str | Path, episodes: list[LeRobotEpisode], *
     return out
 
 
+# Frame extras carried as ``umi_bench.<name>`` features so a round trip keeps them (null rows: NaN, or -1 for tag_seen).
+EXTRA_COLUMNS = ("tag_seen", "joint_target", "raw_action", "hand_keypoints", "hand_confidence", "object_pos", "object_quat")
+
+
+def _extra_matrix(name: str, values: list, n: int) -> np.ndarray | None:
+    """Lake extra column values (n rows, lists/scalars/None) -> (n, D) array, or None if nothing to carry."""
+    if values is None or all(v is None for v in values):
+        return None
+    if name == "tag_seen":
+        return np.array([[-1 if v is None else int(bool(v))] for v in values], dtype=np.int64)
+    present = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in values if v is not None]
+    dims = {len(v) for v in present}
+    if len(dims) != 1:
+        return None
+    out = np.full((n, dims.pop()), np.nan)
+    for i, v in enumerate(values):
+        if v is not None:
+            out[i] = v
+    return out
+
+
 _EPISODE_KEYS = ("episode_id", "embodiment_id", "source_kind", "task", "language_instruction", "environment_id",
-                 "object_ids", "world_frame", "fps", "success", "status", "reject_reason", "operator_id", "session_id")
+                 "object_ids", "world_frame", "fps", "success", "status", "reject_reason", "operator_id", "session_id",
+                 "start_time_ns", "tracked_fraction", "longest_lost_run", "tag_detection_rate", "scale_error", "imu_coverage",
+                 "clock_offset_s")
 
 
 def export_lerobot(lake: Any, out_dir: str | Path, where: str | None = "status = 'accepted'", *,
@@ -312,8 +335,13 @@ def export_lerobot(lake: Any, out_dir: str | Path, where: str | None = "status =
                 "umi_bench.tracking_state": np.array([tracking_states.index(s) for s in fr["tracking_state"]])[:, None]}
         if with_joints:
             cols["observation.joint_pos"] = np.asarray(fr["joint_pos"], dtype=np.float64)
+        for name in EXTRA_COLUMNS:
+            m = _extra_matrix(name, fr.get(name), n)
+            if m is not None:
+                cols[f"umi_bench.{name}"] = m
         episode_meta = {k: r.get(k) for k in _EPISODE_KEYS}
-        episode_meta["metadata"] = {"lake_episode_id": eid, "lake_source_uri": r.get("source_uri")}
+        episode_meta["metadata"] = {"lake_episode_id": eid, "lake_source_uri": r.get("source_uri"),
+                                    "lake_metadata_json": r.get("metadata_json")}
         out_eps.append(LeRobotEpisode(
             task=r.get("language_instruction") or r["task"], columns=cols,
             videos={f"observation.images.{cam}": sel.lake.video_path(cam, eid) for cam in cameras},
@@ -326,6 +354,15 @@ def export_lerobot(lake: Any, out_dir: str | Path, where: str | None = "status =
         "umi_bench.valid": {"dtype": "bool", "names": None},
         "umi_bench.tracking_state": {"dtype": "int64", "names": None},
     }
+    for name in EXTRA_COLUMNS:
+        dims = {e.columns[f"umi_bench.{name}"].shape[1] if f"umi_bench.{name}" in e.columns else None for e in out_eps}
+        if len(dims) == 1 and None not in dims:
+            features[f"umi_bench.{name}"] = {"dtype": "int64" if name == "tag_seen" else "float64", "names": None}
+        else:
+            for e in out_eps:
+                e.columns.pop(f"umi_bench.{name}", None)
+            if dims != {None}:
+                log.warning("frame column %s not exported: missing or of different lengths across the selected episodes", name)
     if with_joints:
         jn = next((emb_by_id[r["embodiment_id"]].get("joint_names") for r in sel.episodes if emb_by_id[r["embodiment_id"]].get("joint_names")), None)
         features["observation.joint_pos"] = {"dtype": dtype, "names": jn}
