@@ -23,7 +23,7 @@ LAKE_ENV = "UMI_BENCH_LAKE"
 
 def lake_root() -> Path | None:
     """The lake folder given on the command line or in ``UMI_BENCH_LAKE`` (None when neither is set)."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--lake")
     args, _ = parser.parse_known_args(sys.argv[1:])
     value = args.lake or os.environ.get(LAKE_ENV)

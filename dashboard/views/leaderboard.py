@@ -34,6 +34,13 @@ if board.height == 0:
     st.info("No benchmark runs match. Run `umi-bench bench ...` to add some.")
     st.stop()
 
+best = board.row(0, named=True)
+if best["success_rate"] is not None:
+    st.markdown(
+        f"**Leader:** `{best['policy']}` on `{best['task']}` — {best['success']} successes, rate {best['success_rate']:.2f} "
+        f"(95% CI {best['ci_low']:.2f}–{best['ci_high']:.2f}), protocol {best['protocol_version']}"
+    )
+
 table = board.select(
     "policy", "task",
     pl.col("dataset_where").alias("slice"),
@@ -73,7 +80,7 @@ if rated.height:
     ))
     fig.update_layout(
         xaxis={"title": "success rate (95% Wilson interval)", "range": [0, 1]},
-        yaxis={"autorange": "reversed"}, height=120 + 28 * rated.height, margin={"l": 10, "r": 10, "t": 10, "b": 40},
+        yaxis={"autorange": "reversed"}, height=140 + 28 * rated.height, margin={"l": 10, "r": 10, "t": 36, "b": 40},
     )
     st.plotly_chart(fig, key="lb_chart")
 

@@ -26,7 +26,7 @@ def streamlit_command(lake_root: Path, port: int, address: str) -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(app_path()),
         "--server.headless", "true", "--server.port", str(port), "--server.address", address,
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
         "--", "--lake", str(lake_root),
     ]
 
