@@ -16,6 +16,8 @@ from umi_bench.errors import UmiBenchError
 
 # command name -> "module:attribute" (a click command or group), imported on first use.
 COMMANDS: dict[str, str] = {
+    "bench": "umi_bench.cli.bench:bench",
+    "scale": "umi_bench.cli.bench:scale",
     "lake": "umi_bench.cli.lake:lake",
     "sql": "umi_bench.cli.sql:sql",
     "demo": "umi_bench.cli.demo:demo",
@@ -23,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "dashboard": "umi_bench.cli.dashboard:dashboard",
     "ingest": "umi_bench.cli.ingest:ingest",
     "export": "umi_bench.cli.export:export",
+    "sim": "umi_bench.cli.sim:sim",
 }
 
 
