@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -513,9 +512,7 @@ def track_ego(source: EgoSource, opts: EgoOptions) -> EgoTrajectory:
              source.video, tracked.sum(), n, fit.n_pairs, fit.rms_m * 1e3, fit.scale)
 
     # Hands: choose the side, match rows to frames, move to the world, retarget.
-    if opts.hand_side is not None and opts.hand_side not in source.hands:
-        raise EgoFormatError(f"{source.root}: no {opts.hand_side} hand in the hand tracking file (sides: {sorted(source.hands)})")
-    side = opts.hand_side or max(source.hands, key=lambda s: len(source.hands[s].t_ns))
+    side = choose_hand_side(source, opts.hand_side)
     hand = source.hands[side]
     tol = int(0.5e9 / cam.fps)
     row = match_times(frame_t_ns, hand.t_ns, tol)
@@ -597,18 +594,32 @@ def embodiment_row(source: EgoSource, traj: EgoTrajectory, opts: EgoOptions) -> 
     }
 
 
+def choose_hand_side(source: EgoSource, hand_side: str | None) -> str:
+    """The side to retarget: ``hand_side`` if given (must be present), else the side detected most often."""
+    if hand_side is not None and hand_side not in source.hands:
+        raise EgoFormatError(f"{source.root}: no {hand_side} hand in the hand tracking file (sides: {sorted(source.hands)})")
+    return hand_side or max(source.hands, key=lambda s: len(source.hands[s].t_ns))
+
+
+def batch_source_sha256(source: EgoSource, opts: EgoOptions, hand_side: str) -> str:
+    """The lake source hash: the recording's files plus every option that changes what is stored."""
+    digest = sha256_bytes(json.dumps({
+        "hand_side": hand_side, "world_frame": opts.world_frame,
+        "tag_pose": None if opts.tag_pose_in_world is None else np.round(np.asarray(opts.tag_pose_in_world), 9).tolist(),
+        "min_gap_s": opts.min_gap_s, "min_demo_s": opts.min_demo_s, "min_tracked_fraction": opts.min_tracked_fraction,
+        "smooth_window": opts.smooth_window, "min_confidence": opts.min_confidence,
+        "width": [opts.gripper_min_width_m, opts.gripper_max_width_m], "task": opts.task,
+        "embodiment_id": opts.embodiment_id,
+    }, sort_keys=True).encode())
+    return sha256_bytes((source.source_sha256 + digest).encode())
+
+
 def build_ego_batch(source: EgoSource, traj: EgoTrajectory, opts: EgoOptions, work_dir: Path) -> Batch:
     """Episodes (one per demo), their frames and video cuts, and the embodiment row, as one Batch."""
     cam = source.camera
     ret = traj.retarget
     emb = embodiment_row(source, traj, opts)
-    options_digest = sha256_bytes(json.dumps({
-        "hand_side": traj.hand_side, "world_frame": opts.world_frame,
-        "tag_pose": None if opts.tag_pose_in_world is None else np.round(np.asarray(opts.tag_pose_in_world), 9).tolist(),
-        "min_gap_s": opts.min_gap_s, "smooth_window": opts.smooth_window, "min_confidence": opts.min_confidence,
-        "width": [opts.gripper_min_width_m, opts.gripper_max_width_m], "task": opts.task,
-    }, sort_keys=True).encode())
-    source_sha = sha256_bytes((source.source_sha256 + options_digest).encode())
+    source_sha = batch_source_sha256(source, opts, traj.hand_side)
     videos = cut_video(source.video, traj.segments, work_dir, cam.fps) if traj.segments else []
     n_total = len(traj.frame_t_ns)
     in_demos = sum(b - a for a, b in traj.segments)
@@ -707,10 +718,10 @@ def ingest_ego(path: str | Path, lake: Any, **options: Any) -> Any:
     lake = lake if isinstance(lake, Lake) else Lake.open_or_create(lake)
     opts = EgoOptions(**options)
     source = read_ego_source(path)
+    sha = batch_source_sha256(source, opts, choose_hand_side(source, opts.hand_side))
+    if lake.has_source(sha):  # resume: no SLAM for a recording already in the lake
+        log.info("%s: already in the lake (source %s), skipped", path, sha[:12])
+        return lake.commit(Batch(source_sha256=sha, embodiments=[], episodes=[], source_uri=str(source.root)))
     traj = track_ego(source, opts)
     with tempfile.TemporaryDirectory(prefix="umi_ego_") as work:
-        batch = build_ego_batch(source, traj, opts, Path(work))
-        if lake.has_source(batch.source_sha256):
-            log.info("%s: already in the lake (source %s), skipped", path, batch.source_sha256[:12])
-        result = lake.commit(batch)
-    return result
+        return lake.commit(build_ego_batch(source, traj, opts, Path(work)))
