@@ -36,6 +36,7 @@ from typing import Any, Iterator
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from umi_bench.episode import Batch
@@ -293,8 +294,7 @@ class Lake:
         kinds = {}
         for kind in sorted({r["source_kind"] for r in rows}):
             ids = [r["episode_id"] for r in rows if r["source_kind"] == kind]
-            mask = np.isin(np.asarray(tables["frames"].column("episode_id").to_pylist(), dtype=object), ids)
-            part = tables["frames"].filter(pa.array(mask))
+            part = tables["frames"].filter(pc.is_in(tables["frames"].column("episode_id"), value_set=pa.array(ids, pa.string())))
             if part.num_rows:
                 kinds[kind] = part
         return tables, kinds
@@ -370,25 +370,27 @@ class Lake:
             parts = [(f"{column}[{i}]", f"f.{column}[{i + 1}]") for i in range(width)] if width > 1 else [(column, f"f.{column}")]
             selects += [(name, expr) for name, expr in parts]
         q_names = [f"q{int(round(q * 100)):02d}" for q in STAT_QUANTILES]
+        keys = ["count", "mean", "std", "min", "max", *q_names]
+        aggregates = ", ".join(
+            agg
+            for _, expr in selects
+            for agg in [f"count({expr})", f"avg({expr})", f"stddev_pop({expr})", f"min({expr})", f"max({expr})"]
+            + [f"quantile_cont({expr}, {list(STAT_QUANTILES)})"]
+        )
+        result = con.execute(
+            f"""SELECT e.embodiment_id, {aggregates}
+                FROM read_parquet(?, union_by_name=true) f JOIN read_parquet(?, union_by_name=true) e USING (episode_id)
+                WHERE e.status = 'accepted' AND f.valid AND e.embodiment_id IN (SELECT unnest(?))
+                GROUP BY e.embodiment_id""",
+            [frames, episodes, sorted(embodiment_ids)],
+        ).fetchall()
         out: dict[str, Any] = {}
-        emb_list = sorted(embodiment_ids)
-        for name, expr in selects:
-            aggregates = ", ".join(
-                [f"count({expr})", f"avg({expr})", f"stddev_pop({expr})", f"min({expr})", f"max({expr})"]
-                + [f"quantile_cont({expr}, {q})" for q in STAT_QUANTILES]
-            )
-            result = con.execute(
-                f"""SELECT e.embodiment_id, {aggregates}
-                    FROM read_parquet(?, union_by_name=true) f JOIN read_parquet(?, union_by_name=true) e USING (episode_id)
-                    WHERE e.status = 'accepted' AND f.valid AND e.embodiment_id IN (SELECT unnest(?))
-                    GROUP BY e.embodiment_id""",
-                [frames, episodes, emb_list],
-            ).fetchall()
-            for emb, count, *values in result:
-                if not count:
-                    continue
-                keys = ["mean", "std", "min", "max", *q_names]
-                out.setdefault(emb, {})[name] = {"count": int(count), **{k: float(v) for k, v in zip(keys, values)}}
+        for emb, *values in result:
+            per_feature = 6  # count, mean, std, min, max, [quantiles]
+            for i, (name, _) in enumerate(selects):
+                count, *moments, quantiles = values[i * per_feature:(i + 1) * per_feature]
+                if count:
+                    out.setdefault(emb, {})[name] = {"count": int(count), **{k: float(v) for k, v in zip(keys[1:], [*moments, *quantiles])}}
         con.close()
         return out
 

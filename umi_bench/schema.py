@@ -119,7 +119,7 @@ def table_from_columns(table: str, columns: dict[str, Any]) -> pa.Table:
     if extra:
         raise SchemaError(f"{table}: unknown column(s) {sorted(extra)}")
     n = len(next(iter(columns.values()))) if columns else 0
-    full = {name: columns.get(name, [None] * n) for name in schema.names}
+    full = {field.name: columns[field.name] if field.name in columns else pa.nulls(n, field.type) for field in schema}
     return _table_from_columns(table, schema, full)
 
 

@@ -93,6 +93,8 @@ def _check_values(name: str, table: pa.Table, field: pa.Field, spec: dict, probl
         values = _as_matrix(col)
         if values is None:
             return
+        if col.null_count == len(col):
+            return
         nonfinite = ~np.isfinite(values).all(axis=1) & np.asarray(col.is_valid())
         for r in _first_rows(nonfinite):
             problems.add(name, field.name, r, _episode_of(table, r), f"non-finite value {values[r].tolist()}")
@@ -104,11 +106,11 @@ def _check_values(name: str, table: pa.Table, field: pa.Field, spec: dict, probl
 
 
 def _as_matrix(col: pa.Array) -> np.ndarray | None:
-    """(N, k) float view of a float or fixed-size-list column (nulls filled with 0)."""
+    """(N, k) float view of a float or fixed-size-list column (null slots hold arbitrary values: mask them)."""
     if pa.types.is_fixed_size_list(col.type):
         size = col.type.list_size
-        flat = col.flatten() if col.null_count == 0 else pc.list_flatten(pc.fill_null(col, pa.scalar([0.0] * size, col.type)))
-        return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(-1, size)
+        child = col.values.slice(col.offset * size, len(col) * size)
+        return np.asarray(child.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(-1, size)
     if pa.types.is_floating(col.type):
         return np.asarray(pc.fill_null(col, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64).reshape(-1, 1)
     return None
@@ -128,13 +130,14 @@ def _check_unique(name: str, table: pa.Table, problems: _Problems) -> None:
 def _check_increasing(name: str, table: pa.Table, group_cols: list[str], problems: _Problems) -> None:
     if table.num_rows < 2:
         return
-    t = table.select(group_cols + ["timestamp_ns"])
-    groups = np.asarray(pc.binary_join_element_wise(*[pc.cast(t.column(c), pa.string()) for c in group_cols], "\x1f")) if len(group_cols) > 1 else np.asarray(t.column(group_cols[0]).to_numpy(zero_copy_only=False))
-    ts = t.column("timestamp_ns").to_numpy(zero_copy_only=False)
-    same_group = groups[1:] == groups[:-1]
+    same_group = np.ones(table.num_rows - 1, dtype=bool)
+    for col_name in group_cols:
+        col = table.column(col_name).combine_chunks()
+        same_group &= np.asarray(pc.fill_null(pc.equal(col.slice(1), col.slice(0, len(col) - 1)), False))
+    ts = table.column("timestamp_ns").to_numpy()
     bad = same_group & (np.diff(ts) <= 0)
     for r in _first_rows(bad):
-        problems.add(name, "timestamp_ns", r + 1, str(t.column("episode_id")[r + 1].as_py()), f"timestamp {ts[r + 1]} not after {ts[r]} (must be strictly increasing per {','.join(group_cols)})")
+        problems.add(name, "timestamp_ns", r + 1, str(table.column("episode_id")[r + 1].as_py()), f"timestamp {ts[r + 1]} not after {ts[r]} (must be strictly increasing per {','.join(group_cols)})")
 
 
 def validate_batch(tables: dict[str, pa.Table], known_embodiment_ids: Iterable[str] = (), known_episode_ids: Iterable[str] = ()) -> None:
