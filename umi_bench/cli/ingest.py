@@ -64,3 +64,27 @@ def teleop(path: str, lake_path: str, fmt: str | None, mapping_file: str | None,
     for r in results:
         state = "already in the lake, skipped" if r.skipped else f"committed as lake version {r.version}"
         click.echo(f"{path}: {len(r.episode_ids)} episode(s) {state} (ingest {r.ingest_id})")
+
+
+@ingest.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--lake", "lake_path", required=True, type=click.Path(file_okay=False), help="Lake folder (created if missing).")
+@click.option("--hand-side", type=click.Choice(["left", "right"]), help="Hand to retarget (default: the one seen most).")
+@click.option("--task", default="pick_place", show_default=True, help="Task name of every demo.")
+@click.option("--min-gap", "min_gap_s", type=float, default=1.0, show_default=True, help="Hand-lost gap (s) that separates demos.")
+@click.option("--smooth-window", type=int, default=5, show_default=True, help="Retargeting moving average (frames).")
+@click.option("--gripper-max-width", "gripper_max_width_m", type=float, default=0.08, show_default=True, help="Canonical gripper's max width (m).")
+@click.option("--json", "as_json", is_flag=True, help="Print the commit result as JSON.")
+def ego(path: str, lake_path: str, as_json: bool, **options) -> None:
+    """Import an egocentric recording (head.mp4 + camera.json + hands.parquet|csv or Aria wrist_and_palm_poses.csv).
+
+    Example: umi-bench ingest ego ./ego_rec --lake ./lake --hand-side right
+    """
+    from ingest.ego import ingest_ego
+
+    r = ingest_ego(path, lake_path, **options)
+    if as_json:
+        echo_json({"ingest_id": r.ingest_id, "skipped": r.skipped, "episode_ids": r.episode_ids, "version": r.version})
+        return
+    state = "already in the lake, skipped" if r.skipped else f"committed as lake version {r.version}"
+    click.echo(f"{path}: {len(r.episode_ids)} episode(s) {state} (ingest {r.ingest_id})")
