@@ -18,6 +18,7 @@ from umi_bench.errors import ImuGapError, ImuNaN, NoTelemetryTrack, TelemetryErr
 from umi_bench.telemetry import (
     ImuSamples,
     check_imu,
+    gpmf_payloads,
     imu_coverage,
     read_gopro_mp4,
     read_gopro_telemetry_json,
@@ -25,6 +26,7 @@ from umi_bench.telemetry import (
     read_imu,
     resample_imu,
     write_gopro_telemetry_json,
+    write_gopro_mp4,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +54,8 @@ def test_karma_gyro_400hz_accel_200hz_on_separate_timelines(karma):
     # The metadata track (13 payloads, 13.013 s) outlasts the 12.08 s video; the last payload holds
     # only 14/28 samples, so the samples end with the video instead of at 13 s.
     assert len(karma.payload_t_ns) == 13 and karma.payload_t_ns[-1, 1] == 13_013_000_000
-    assert round(karma.accel_t_ns[-1] / 1e9, 3) == 12.074 and round(karma.gyro_t_ns[-1] / 1e9, 3) == 12.078
-    assert round(karma.accel_t_ns[0] / 1e6, 1) == 10.7 and round(karma.gyro_t_ns[0] / 1e6, 1) == 9.7
+    assert round(karma.accel_t_ns[-1] / 1e9, 3) == 12.077 and round(karma.gyro_t_ns[-1] / 1e9, 3) == 12.079
+    assert round(karma.accel_t_ns[0] / 1e6, 1) == 13.2 and round(karma.gyro_t_ns[0] / 1e6, 1) == 10.9
     assert np.diff(karma.accel_t_ns).max() < 5.3e6 and np.diff(karma.gyro_t_ns).max() < 2.7e6
     # units and axis order: channel 0 is "up" (gravity on it, m/s^2), gyro in rad/s
     assert karma.accel.mean(axis=0).round(3).tolist() == [9.688, -0.161, -0.209]
@@ -71,7 +73,7 @@ def test_max_heromode_mtrx_axis_remap_and_serial(maxhero):
     assert maxhero.accel[0].tolist() == [3593 / 417, 198 / 417, 675 / 417]
     assert maxhero.accel.mean(axis=0).round(3).tolist() == [9.697, -0.062, 1.309]
     assert round(_median_g(maxhero), 3) == 9.638
-    assert round(maxhero.accel_t_ns[0] / 1e6, 2) == -1.64 and round(maxhero.accel_t_ns[-1] / 1e9, 3) == 10.537
+    assert round(maxhero.accel_t_ns[0] / 1e6, 2) == 0.89 and round(maxhero.accel_t_ns[-1] / 1e9, 3) == 10.539
 
 
 @pytest.mark.parametrize(
@@ -113,12 +115,14 @@ def test_rate_matches_gopro_reference_estimate(maxhero):
     rate, start, _ = g.GetGPMFSampleRate(h, g.Str2FourCC("GYRO"), g.Str2FourCC("SHUT"))
     g.CloseSource(h)
     assert abs(rate - maxhero.gyro_rate_hz) < 0.02
-    assert abs(start - maxhero.gyro_t_ns[0] / 1e9) < 0.004
+    # GoPro's start is -5.03 ms, ours +0.89 ms: we put payload boundaries half a sample before
+    # their first sample; both agree within 1.2 sample periods.
+    assert abs(start - maxhero.gyro_t_ns[0] / 1e9) < 1.2 / maxhero.gyro_rate_hz
 
 
 def test_resample_interpolates_each_sensor_on_its_own_clock(karma):
     t, accel, gyro = resample_imu(karma, 200.0)
-    assert t[0] == karma.t0_ns == karma.accel_t_ns[0]
+    assert t[0] == karma.t0_ns == karma.accel_t_ns[0]  # accel starts after gyro
     assert len(t) == 2413 and np.all(np.diff(t) == 5_000_000)
     assert accel.shape == gyro.shape == (2413, 3)
     # the grid starts on the first accel sample, so that row is the sample itself
@@ -133,7 +137,7 @@ def test_gopro_telemetry_json_round_trip(tmp_path, maxhero):
     path = write_gopro_telemetry_json(maxhero, tmp_path / "imu_data.json", frames_per_second=29.97)
     doc = json.loads(path.read_text())
     first = doc["1"]["streams"]["ACCL"]["samples"][0]
-    assert set(first) == {"value", "cts"} and first["cts"] == pytest.approx(-1.641419, abs=1e-6)
+    assert set(first) == {"value", "cts"} and first["cts"] == pytest.approx(0.890638, abs=1e-6)
     back = read_gopro_telemetry_json(path)
     np.testing.assert_array_equal(back.accel, maxhero.accel)
     np.testing.assert_array_equal(back.gyro, maxhero.gyro)
@@ -161,7 +165,7 @@ def test_gaps_nan_and_coverage(maxhero):
     nan_gyro = maxhero.gyro.copy()
     nan_gyro[10:13] = np.nan
     nanny = ImuSamples(maxhero.accel_t_ns, maxhero.accel, maxhero.gyro_t_ns, nan_gyro, 197.5, 197.5, source="cam.mp4")
-    with pytest.raises(ImuNaN, match=r"cam.mp4: gyro has 3 NaN/inf samples, first at t=0.049 s"):
+    with pytest.raises(ImuNaN, match=r"cam.mp4: gyro has 3 NaN/inf samples, first at t=0.052 s \(sample 10\)"):
         check_imu(nanny)
     with pytest.raises(ImuNaN, match="cam.mp4"):
         resample_imu(nanny, 200.0)
@@ -205,3 +209,49 @@ def test_lake_columns_keep_sensors_apart(karma):
     assert (cols["sensor"] == "accel").sum() == 2397
     assert cols["timestamp_ns"][0] == karma.accel_t_ns[0] + 250_000_000
     assert cols["value"].shape == (7192, 3)
+
+
+def _plain_video(path: Path, n_frames: int, fps: int = 30) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(n_frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), i, np.uint8), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_synthetic_gopro_mp4_round_trip(tmp_path):
+    """A GPMF track muxed into a plain MP4 reads back like a GoPro file (values, rates, serial, gaps)."""
+    rng = np.random.default_rng(0)
+    t_a = np.round((0.0023 + np.arange(0, 3.6, 1 / 200)) * 1e9).astype(np.int64)
+    t_g = np.round((0.0011 + np.arange(0, 3.6, 1 / 400)) * 1e9).astype(np.int64)
+    imu = ImuSamples(t_a, rng.normal(0, 3, (len(t_a), 3)) + [9.8, 0, 0], t_g, rng.normal(0, 1, (len(t_g), 3)), 200.0, 400.0, source="synth", camera_serial="C1234567890")
+    video = _plain_video(tmp_path / "plain.mp4", 105)  # 3.5 s
+    out = write_gopro_mp4(video, imu, tmp_path / "GX010001.MP4")
+    back = read_imu(out)
+    keep_a, keep_g = t_a < 3_500_000_000, t_g < 3_500_000_000  # samples after the video are dropped
+    assert (len(back.accel), len(back.gyro)) == (700, 1400)
+    assert back.camera_serial == "C1234567890" and back.device_name == "Camera"
+    assert back.payload_t_ns.tolist() == [[0, 1_001_000_000], [1_001_000_000, 2_002_000_000], [2_002_000_000, 3_003_000_000], [3_003_000_000, 3_500_000_000]]
+    assert np.abs(back.accel - imu.accel[keep_a]).max() <= 0.5 / 418 + 1e-12  # int16 quantization
+    assert np.abs(back.gyro - imu.gyro[keep_g]).max() <= 0.5 / 3755 + 1e-12
+    assert np.abs(back.accel_t_ns - t_a[keep_a]).max() < 2_000_000  # payload-time fit: < 2 ms
+    assert np.abs(back.gyro_t_ns - t_g[keep_g]).max() < 1_000_000
+    assert round(back.accel_rate_hz) == 200 and round(back.gyro_rate_hz) == 400
+    # a lost payload (1.001-2.002 s of gyro) survives the write/read as a gap (TSMP counts the nominal grid)
+    lost = (t_g < 1_001_000_000) | (t_g >= 2_002_000_000)
+    gappy = ImuSamples(t_a, imu.accel, t_g[lost], imu.gyro[lost], 200.0, 400.0, source="synth")
+    back = read_imu(write_gopro_mp4(video, gappy, tmp_path / "gap.MP4"))
+    assert np.abs(back.gyro_t_ns - t_g[lost & keep_g]).max() < 1_000_000
+    with pytest.raises(ImuGapError, match=r"gap.MP4: gyro has a 1005.0 ms gap at t=0.999 s"):
+        check_imu(back)
+    # a gap inside a payload cannot be written as GPMF
+    hole = (t_g < 1_500_000_000) | (t_g > 1_800_000_000)
+    with pytest.raises(TelemetryError, match=r"synth: GYRO has a gap at t=1.499 s inside GPMF payload 1"):
+        gpmf_payloads(ImuSamples(t_a, imu.accel, t_g[hole], imu.gyro[hole], 200.0, 400.0, source="synth"), 3.5)
+    nan = ImuSamples(t_a, imu.accel * np.nan, t_g, imu.gyro, 200.0, 400.0, source="synth")
+    with pytest.raises(ImuNaN, match="synth: ACCL has NaN"):
+        gpmf_payloads(nan, 3.5)

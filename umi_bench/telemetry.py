@@ -201,13 +201,14 @@ def _udta_gpmf_strings(moov: bytes, keys: tuple[str, ...] = ("CASN", "MINF", "FM
 @dataclass
 class _Chunk:
     sensor: str
+    payload: int
     values: np.ndarray  # (n, 3)
     tsmp: int | None  # total samples including this payload
     stmp_us: int | None
     tick_ms: int | None
 
 
-def _decode_payload(payload: bytes, source: str, index: int) -> tuple[list[_Chunk], str | None]:
+def _decode_payload(payload: bytes, source: str, index: int) -> tuple[list[_Chunk], dict[str, str | None]]:
     import gpmf_parser as g
 
     words = np.frombuffer(payload + b"\0" * ((-len(payload)) % 4), dtype=np.uint32).copy()
@@ -237,12 +238,14 @@ def _decode_payload(payload: bytes, source: str, index: int) -> tuple[list[_Chun
                     if len(raw) >= struct.calcsize(fmt):
                         meta[mkey] = struct.unpack(fmt, raw[: struct.calcsize(fmt)])[0]
                     g.GPMF_FindNext(stream, F(key), g.GPMF_CURRENT_LEVEL)
-            chunks.append(_Chunk(sensor, values, meta["TSMP"], meta["STMP"], meta["TICK"]))
-    device = None
-    g.GPMF_ResetState(stream)
-    if g.GPMF_FindNext(stream, F("DVNM"), g.GPMF_RECURSE_LEVELS_AND_TOLERANT) == ok:
-        device = g.GPMF_RawData(stream).split(b"\0")[0].decode("latin1").strip() or None
-    return chunks, device
+            chunks.append(_Chunk(sensor, index, values, meta["TSMP"], meta["STMP"], meta["TICK"]))
+    names: dict[str, str | None] = {}
+    for key in ("DVNM", "CASN"):
+        names[key] = None
+        g.GPMF_ResetState(stream)
+        if g.GPMF_FindNext(stream, F(key), g.GPMF_RECURSE_LEVELS_AND_TOLERANT) == ok:
+            names[key] = g.GPMF_RawData(stream).split(b"\0")[0].decode("latin1").strip() or None
+    return chunks, names
 
 
 def _sample_index(chunks: list[_Chunk]) -> np.ndarray:
@@ -259,8 +262,9 @@ def _sample_index(chunks: list[_Chunk]) -> np.ndarray:
 def _fit_sample_clock(chunks: list[_Chunk], payload_t: list[tuple[float, float]], source: str, sensor: str) -> tuple[float, float]:
     """Fit ``t = start + k / rate`` (k = global sample index, first sample k = 0) to the payload times.
 
-    Every payload contributes (first index, payload start); every payload but the last also
-    (end index, payload end). The last payload's end is left out on purpose: when the video stops,
+    A payload boundary is taken to lie half a sample period before the payload's first sample.
+    Every payload contributes (first index - 1/2, payload start); every payload but the last also
+    (end index - 1/2, payload end). The last payload's end is left out on purpose: when the video stops,
     the last payload is cut short (karma.mp4: 14 of ~200 samples) yet the MP4 still gives it a
     1.001 s duration, which drags GoPro's own ``GetGPMFSampleRate`` down to 192.5 Hz there.
     """
@@ -268,18 +272,17 @@ def _fit_sample_clock(chunks: list[_Chunk], payload_t: list[tuple[float, float]]
     k_base = k_all[0]
     ks: list[float] = []
     ts: list[float] = []
-    # chunks and payloads are 1:1 when each payload has one chunk per sensor (all GoPros)
-    if len(chunks) != len(payload_t):
-        raise TelemetryError(f"{source}: {sensor} appears in {len(chunks)} chunks for {len(payload_t)} payloads")
     offset = 0
-    for i, (c, (t_in, t_out)) in enumerate(zip(chunks, payload_t)):
+    for i, c in enumerate(chunks):
+        t_in, t_out = payload_t[c.payload]
         n = len(c.values)
         first = k_all[offset] - k_base
         offset += n
-        ks.append(first)
+        # a payload boundary lies between two samples: half a period before its first sample
+        ks.append(first - 0.5)
         ts.append(t_in)
-        if i < len(chunks) - 1 or len(chunks) == 1:
-            ks.append(first + n)
+        if c.payload < len(payload_t) - 1 or len(chunks) == 1:
+            ks.append(first + n - 0.5)
             ts.append(t_out)
     A = np.stack([np.ones(len(ks)), np.asarray(ks, dtype=np.float64)], axis=1)
     (start, period), *_ = np.linalg.lstsq(A, np.asarray(ts), rcond=None)
@@ -316,7 +319,7 @@ def read_gopro_mp4(path: str | Path) -> ImuSamples:
         file_size = path.stat().st_size
         per_sensor: dict[str, list[_Chunk]] = {"accel": [], "gyro": []}
         payload_t: list[tuple[float, float]] = []
-        device = None
+        device = serial = None
         for i in range(n_payloads):
             size = g.GetPayloadSize(handle, i)
             if size <= 0 or size > file_size:
@@ -328,8 +331,9 @@ def read_gopro_mp4(path: str | Path) -> ImuSamples:
                 raise TruncatedVideo(f"{path}: GPMF payload {i} is cut short ({len(payload)} of {size} bytes)")
             ret, t_in, t_out = g.GetPayloadTime(handle, i)
             payload_t.append((t_in, t_out))
-            chunks, dev = _decode_payload(payload, str(path), i)
-            device = device or dev
+            chunks, names = _decode_payload(payload, str(path), i)
+            device = device or names["DVNM"]
+            serial = serial or names["CASN"]
             for c in chunks:
                 per_sensor[c.sensor].append(c)
         for key, sensor in (("ACCL", "accel"), ("GYRO", "gyro")):
@@ -354,7 +358,7 @@ def read_gopro_mp4(path: str | Path) -> ImuSamples:
         accel_rate_hz=rates["accel"],
         gyro_rate_hz=rates["gyro"],
         source=str(path),
-        camera_serial=udta.get("CASN") or None,
+        camera_serial=udta.get("CASN") or serial,
         device_name=device or udta.get("MINF") or None,
         payload_t_ns=np.round(np.asarray(payload_t, dtype=np.float64).reshape(-1, 2) * _NS).astype(np.int64),
     )
@@ -386,7 +390,7 @@ def read_gpmf_payload(data: bytes | str | Path, *, payload_duration_s: float = R
     source = source or "<payload>"
     if len(data) < 8 or data[:4] != b"DEVC":
         raise TelemetryError(f"{source}: not a GPMF payload (expected a DEVC KLV, got {data[:4]!r})")
-    chunks, device = _decode_payload(data, source, 0)
+    chunks, names = _decode_payload(data, source, 0)
     out: dict[str, Any] = {}
     for sensor, key in (("accel", "ACCL"), ("gyro", "GYRO")):
         cs = [c for c in chunks if c.sensor == sensor]
@@ -408,9 +412,160 @@ def read_gpmf_payload(data: bytes | str | Path, *, payload_duration_s: float = R
         accel_rate_hz=out["accel_rate"],
         gyro_rate_hz=out["gyro_rate"],
         source=source,
-        device_name=device,
+        camera_serial=names["CASN"],
+        device_name=names["DVNM"],
         payload_t_ns=np.array([[t0_ns, t0_ns + int(round(payload_duration_s * _NS))]], dtype=np.int64),
     )
+
+
+# --- writing GPMF (synthetic GoPro files) ------------------------------------------------------
+#: Integer scales (LSB per unit) used when writing: HERO5's ACCL 418 LSB/(m/s^2) (+-78 m/s^2) and
+#: GYRO 3755 LSB/(rad/s) (+-8.7 rad/s).
+WRITE_ACCEL_SCALE = 418
+WRITE_GYRO_SCALE = 3755
+
+
+def _klv(key: str, type_char: str, struct_size: int, repeat: int, data: bytes) -> bytes:
+    if repeat > 0xFFFF:
+        raise TelemetryError(f"GPMF {key}: {repeat} repeats do not fit one KLV (max 65535)")
+    head = key.encode("latin1") + struct.pack(">cBH", type_char.encode("latin1") if type_char else b"\0", struct_size, repeat)
+    return head + data + b"\0" * ((-len(data)) % 4)
+
+
+def _nest(key: str, children: bytes) -> bytes:
+    return _klv(key, "", 1, len(children), children)
+
+
+def _string(key: str, text: str) -> bytes:
+    raw = text.encode("latin1")
+    return _klv(key, "c", 1, len(raw), raw)
+
+
+def gpmf_payloads(
+    imu: ImuSamples,
+    duration_s: float,
+    *,
+    payload_duration_s: float = RAW_PAYLOAD_DURATION_S,
+    device_name: str = "Camera",
+) -> list[tuple[int, int, bytes]]:
+    """Encode ``imu`` as GoPro GPMF payloads covering [0, duration_s) of the movie timeline.
+
+    Each payload is ``DEVC{DVID, DVNM, [CASN], STRM{TSMP, STMP, STNM, SIUN, SCAL, ACCL}, STRM{... GYRO}}``
+    with int16 samples (scales :data:`WRITE_ACCEL_SCALE`, :data:`WRITE_GYRO_SCALE`). TSMP counts
+    samples on each sensor's nominal grid, so a missing payload survives a write/read round trip
+    as a gap. Samples outside [0, duration_s) are dropped.
+
+    Returns:
+        ``(start_ms, duration_ms, payload_bytes)`` per payload.
+
+    Raises:
+        TelemetryError: a sample does not fit int16 at the write scale, or a gap inside a payload.
+        ImuNaN: NaN samples.
+    """
+    n_payloads = int(np.ceil(duration_s / payload_duration_s - 1e-9))
+    bounds_ns = np.round(np.minimum(np.arange(n_payloads + 1) * payload_duration_s, duration_s) * _NS).astype(np.int64)
+    out = []
+    per_sensor = []
+    for key, name, unit, scale, t_ns, values, rate in (
+        ("ACCL", "Accelerometer", b"m/s\xb2", WRITE_ACCEL_SCALE, imu.accel_t_ns, imu.accel, imu.accel_rate_hz),
+        ("GYRO", "Gyroscope", b"rad/s", WRITE_GYRO_SCALE, imu.gyro_t_ns, imu.gyro, imu.gyro_rate_hz),
+    ):
+        if not np.all(np.isfinite(values)):
+            raise ImuNaN(f"{imu.source or 'imu'}: {key} has NaN/inf samples; cannot encode GPMF")
+        q = np.round(values * scale)
+        if np.abs(q).max(initial=0) > 32767:
+            raise TelemetryError(f"{imu.source or 'imu'}: {key} exceeds the int16 range at scale {scale} (max |value| {np.abs(values).max():.2f})")
+        rate = rate if rate > 0 else _measured_rate(t_ns)
+        grid = np.round((t_ns - t_ns[0]) / _NS * rate).astype(np.int64)  # nominal sample index (keeps gaps)
+        per_sensor.append((key, name, unit, scale, t_ns, q.astype(">i2"), grid))
+    for i in range(n_payloads):
+        lo, hi = bounds_ns[i], bounds_ns[i + 1]
+        body = _klv("DVID", "L", 4, 1, struct.pack(">I", 1)) + _string("DVNM", device_name)
+        if imu.camera_serial:
+            body += _string("CASN", imu.camera_serial)
+        for key, name, unit, scale, t_ns, q, grid in per_sensor:
+            sel = (t_ns >= lo) & (t_ns < hi)
+            if not sel.any():
+                continue
+            first = int(np.argmax(sel))
+            g_sel = grid[sel]
+            if np.any(np.diff(g_sel) > 1):
+                j = int(np.argmax(np.diff(g_sel) > 1))
+                raise TelemetryError(
+                    f"{imu.source or 'imu'}: {key} has a gap at t={t_ns[sel][j] / 1e9:.3f} s inside GPMF payload {i}; GPMF samples "
+                    "in a payload are contiguous, so only whole payloads can be missing (write imu_data.json for other gaps)"
+                )
+            strm = (
+                _klv("TSMP", "L", 4, 1, struct.pack(">I", int(grid[sel][-1]) + 1))
+                + _klv("STMP", "J", 8, 1, struct.pack(">Q", max(0, int(t_ns[first] // 1000))))
+                + _string("STNM", name)
+                + _klv("SIUN", "c", len(unit), 1, unit)
+                + _klv("SCAL", "s", 2, 1, struct.pack(">h", scale))
+                + _klv(key, "s", 6, int(sel.sum()), q[sel].tobytes())
+            )
+            body += _nest("STRM", strm)
+        out.append((int(lo // 1_000_000), int((hi - lo) // 1_000_000), _nest("DEVC", body)))
+    return out
+
+
+def write_gopro_mp4(video_path: str | Path, imu: ImuSamples, out_path: str | Path, *, device_name: str = "Camera") -> Path:
+    """Copy ``video_path``'s video stream (no re-encode) into ``out_path`` with ``imu`` as a GoPro
+    GPMF metadata track (``gpmd``, handler "GoPro MET"), so the file reads like a GoPro MP4.
+
+    ``imu`` times are on the video's timeline (0 = first frame). The camera serial, if any, is
+    written as CASN inside every payload (GoPro keeps it in moov/udta, which FFmpeg cannot write);
+    :func:`read_gopro_mp4` looks in both places.
+
+    Raises:
+        TelemetryError: the input video cannot be read, or the IMU cannot be encoded.
+    """
+    import fractions
+
+    import av
+
+    video_path, out_path = Path(video_path), Path(out_path)
+    try:
+        src = av.open(str(video_path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise TelemetryError(f"{video_path}: cannot open video to add telemetry ({exc})") from exc
+    with src:
+        vin = src.streams.video[0]
+        duration_s = float(vin.duration * vin.time_base) if vin.duration else float(src.duration or 0) / 1e6
+        if duration_s <= 0:
+            raise TelemetryError(f"{video_path}: unknown video duration")
+        payloads = gpmf_payloads(imu, duration_s, device_name=device_name)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(out_path), "w", format="mp4") as dst:
+            vout = dst.add_stream_from_template(vin)
+            dout = dst.add_data_stream("bin_data")
+            dout.metadata["handler_name"] = "GoPro MET"
+            dout.time_base = fractions.Fraction(1, 1000)
+            pending = list(payloads)
+            for packet in src.demux(vin):
+                if packet.dts is None:
+                    continue
+                t_s = float(packet.dts * vin.time_base)
+                while pending and pending[0][0] / 1000 <= t_s:
+                    _mux_payload(dst, dout, *pending.pop(0))
+                packet.stream = vout
+                dst.mux(packet)
+            for p in pending:
+                _mux_payload(dst, dout, *p)
+    log.debug("%s: wrote %d GPMF payloads into %s", video_path, len(payloads), out_path)
+    return out_path
+
+
+def _mux_payload(dst: Any, stream: Any, start_ms: int, dur_ms: int, data: bytes) -> None:
+    import fractions
+
+    import av
+
+    packet = av.Packet(data)
+    packet.stream = stream
+    packet.time_base = fractions.Fraction(1, 1000)
+    packet.pts = packet.dts = start_ms
+    packet.duration = dur_ms
+    dst.mux(packet)
 
 
 # --- gopro-telemetry JSON (UMI's imu_data.json) ---------------------------------------------------
