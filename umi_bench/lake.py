@@ -1,6 +1,6 @@
 """The lake: a folder of Parquet tables, written in transactions, read lazily.
 
-Layout (see docs/lake.md)::
+Layout (see docs/lake.md for the transaction protocol and decisions)::
 
     LAKE/lake.json                          format + schema version, commit counter, committed ingests, stats
     LAKE/embodiments|episodes|imu|runs|rollouts|fits/part-<ingest_id>.parquet
