@@ -1,6 +1,7 @@
-"""Exporters: lake episodes to other projects' dataset layouts.
+"""Exporters: lake episodes to other projects' dataset layouts (LeRobot v3.0, UMI / Diffusion Policy zarr).
 
->>> from umi_bench.export import export_lerobot, export_umi_zarr  # doctest: +SKIP
+>>> sorted(__all__)[:3]
+['ExportSummary', 'LeRobotEpisode', 'export_lerobot']
 """
 
 from umi_bench.export.lerobot import ExportSummary, LeRobotEpisode, export_lerobot, write_lerobot_dataset
