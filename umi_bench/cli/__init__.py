@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "umi_bench.cli.ingest:ingest",
     "export": "umi_bench.cli.export:export",
     "sim": "umi_bench.cli.sim:sim",
+    "study": "umi_bench.cli.study:study",
 }
 
 
