@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from umi_bench.camera import UMI_GOPRO_R_IMU_CAMERA, umi_gopro_camera
-from umi_bench.clock import estimate_clock_offset, estimate_imu_camera_rotation, video_rotation_rate
+from umi_bench.clock import estimate_clock_offset, estimate_imu_camera_rotation, estimate_video_clock_offset, video_rotation_rate
 from umi_bench.errors import ClockAlignmentError, ClockOffsetTooLarge
+from umi_bench.telemetry import ImuSamples
 
 FPS = 30.0
 OFFSET_S = 0.0437  # t_camera = t_imu + OFFSET_S
@@ -103,7 +104,7 @@ def rendered_mp4(tmp_path_factory) -> Path:
         stream = out.add_stream("mpeg4", rate=int(FPS))
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.bit_rate = 4_000_000
-        for img in _render_rotating_fisheye(120):
+        for img in _render_rotating_fisheye(90):
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="gray").reformat(format="yuv420p")):
                 out.mux(packet)
         for packet in stream.encode():
@@ -111,27 +112,29 @@ def rendered_mp4(tmp_path_factory) -> Path:
     return path
 
 
-def test_rendered_fisheye_video_rotation_and_offset(rendered_mp4):
-    cam = umi_gopro_camera(960, 720)  # rescaled to the 320x240 video inside
-    t_v, w_v = video_rotation_rate(rendered_mp4, cam)
-    assert len(t_v) == 119 and t_v[0] == 16_666_666  # midpoint of the first two frame pts
-    truth = np.stack([body_rate(np.linspace(a, a + 1 / FPS, 9)).mean(axis=0) for a in np.arange(119) / FPS])
+def test_rendered_fisheye_video_offset_within_one_frame(rendered_mp4):
+    g_t, g = gyro_samples(4.0, OFFSET_S)
+    imu = ImuSamples(g_t, np.zeros((len(g_t), 3)), g_t, g, 200.0, 200.0, source="imu")
+    res = estimate_video_clock_offset(rendered_mp4, imu, umi_gopro_camera(960, 720), max_offset_s=0.5)
+    assert res.n_pairs == 89
+    assert abs(res.offset_s - OFFSET_S) < 1 / FPS  # the contract: within one frame
+    assert abs(res.offset_s - OFFSET_S) < 0.004  # what it achieves here (measured: 0.03 ms)
+    assert res.peak_corr > 0.95 and not res.low_confidence
+
+
+def test_video_rotation_rate_matches_truth_and_gives_imu_camera_rotation():
+    n = 45
+    frames = _render_rotating_fisheye(n)
+    with pytest.raises(ClockAlignmentError, match="frame_t_ns is required"):
+        video_rotation_rate(frames, umi_gopro_camera())
+    t_frames = np.round(np.arange(n) / FPS * 1e9).astype(np.int64)
+    t_v, w_v = video_rotation_rate(frames, umi_gopro_camera(), t_frames)  # 960x720 model, 320x240 frames
+    assert t_v.tolist() == ((t_frames[:-1] + t_frames[1:]) // 2).tolist() and w_v.shape == (n - 1, 3)
+    truth = np.stack([body_rate(np.linspace(a, a + 1 / FPS, 9)).mean(axis=0) for a in np.arange(n - 1) / FPS])
     err = np.linalg.norm(w_v - truth, axis=1)
     assert np.isfinite(err).all()
     assert np.median(err) < 0.03 and np.linalg.norm(truth, axis=1).mean() > 1.0  # rad/s
-    g_t, g = gyro_samples(4.0, OFFSET_S)
-    res = estimate_clock_offset(t_v, w_v, g_t, g, max_offset_s=0.5, source=str(rendered_mp4))
-    assert abs(res.offset_s - OFFSET_S) < 1 / FPS  # the contract: within one frame
-    assert abs(res.offset_s - OFFSET_S) < 0.004  # what it actually achieves here
-    assert res.peak_corr > 0.95
-    R, rms = estimate_imu_camera_rotation(t_v, w_v, g_t, g, res.offset_s)
+    g_t, g = gyro_samples(2.0, OFFSET_S)
+    R, rms = estimate_imu_camera_rotation(t_v, w_v, g_t, g, OFFSET_S)
     angle = np.degrees(np.linalg.norm(cv2.Rodrigues(R @ UMI_GOPRO_R_IMU_CAMERA.T)[0]))
     assert angle < 2.0 and rms < 0.1
-
-
-def test_frames_as_arrays_need_times():
-    frames = _render_rotating_fisheye(4, 160, 120)
-    with pytest.raises(ClockAlignmentError, match="frame_t_ns is required"):
-        video_rotation_rate(frames, umi_gopro_camera(160, 120))
-    t_v, w_v = video_rotation_rate(frames, umi_gopro_camera(160, 120), np.arange(4) * 33_333_333)
-    assert t_v.tolist() == [16_666_666, 49_999_999, 83_333_332] and w_v.shape == (3, 3)

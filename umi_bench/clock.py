@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from umi_bench.camera import CameraModel
+from umi_bench.telemetry import ImuSamples
 from umi_bench.errors import ClockAlignmentError, ClockOffsetTooLarge
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class ClockAlignment:
     Attributes:
         offset_s: ``t_camera = t_imu + offset_s``, seconds.
         peak_corr: Pearson correlation of video and gyro angular speed at the offset (1 = perfect).
-        low_confidence: True when ``peak_corr`` is below ``min_corr``.
+        low_confidence: True when ``peak_corr`` is below ``min_corr`` or a distant peak nearly ties.
         n_pairs: number of frame pairs used.
         second_peak_corr: best correlation at least ``min_peak_separation_s`` away from the peak (how
             distinct the peak is; smooth motion gives a broad peak and a high value here).
@@ -246,6 +247,7 @@ def estimate_clock_offset(
     frame_interval_ns: np.ndarray | None = None,
     step_s: float = 0.001,
     min_corr: float = 0.8,
+    min_peak_margin: float = 0.02,
     min_motion_rad_s: float = 0.05,
     min_peak_separation_s: float = 0.1,
     source: str = "",
@@ -267,6 +269,8 @@ def estimate_clock_offset(
         frame_interval_ns: (M,) length of each frame pair's interval; default: spacing of frame_t_ns.
         step_s: search grid step, s.
         min_corr: peak correlation below this sets ``low_confidence``.
+        min_peak_margin: ``low_confidence`` also when the best correlation ``min_peak_separation_s``
+            or further away is within this margin of the peak (ambiguous, e.g. periodic motion).
         min_motion_rad_s: the video's angular speed must vary at least this much (std), else error.
         min_peak_separation_s: distance from the peak at which ``second_peak_corr`` is taken.
         source: name for messages (e.g. the video path).
@@ -334,7 +338,7 @@ def estimate_clock_offset(
         )
     far = np.abs(offsets - offsets[k]) >= min_peak_separation_s
     second = float(np.nanmax(corr[far])) if np.isfinite(corr[far]).any() else float("nan")
-    low = bool(peak < min_corr)
+    low = bool(peak < min_corr or (np.isfinite(second) and peak - second < min_peak_margin))
     if low:
         log.warning("%s: low-confidence clock offset %+.4f s (corr %.2f, second peak %.2f)", name, offset, peak, second)
     return ClockAlignment(
@@ -346,6 +350,24 @@ def estimate_clock_offset(
         offsets_s=offsets,
         corr=corr,
     )
+
+
+def estimate_video_clock_offset(
+    video_path: str | Path,
+    imu: ImuSamples,
+    camera: CameraModel,
+    max_offset_s: float = 0.5,
+    *,
+    mask: np.ndarray | None = None,
+    max_width: int = 320,
+) -> ClockAlignment:
+    """Clock offset of one video and its IMU: :func:`video_rotation_rate` + :func:`estimate_clock_offset`.
+
+    Returns:
+        :class:`ClockAlignment` (``t_camera = t_imu + offset_s``); apply with ``imu.shifted(offset_s)``.
+    """
+    t_v, w_v = video_rotation_rate(video_path, camera, max_width=max_width, mask=mask)
+    return estimate_clock_offset(t_v, w_v, imu.gyro_t_ns, imu.gyro, max_offset_s, source=str(video_path))
 
 
 def estimate_imu_camera_rotation(
