@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from umi_bench.camera import CameraModel, CameraRegistry, ImuNoise, load_umi_intrinsics, umi_gopro_camera
+from umi_bench.camera import CameraModel, CameraRegistry, ImuNoise, load_umi_intrinsics, umi_gopro_camera, umi_image_mask
 from umi_bench.errors import CalibrationError, CalibrationMismatch, UnknownCamera
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -126,3 +126,16 @@ def test_registry_lookup_by_serial_default_and_unknown():
     with pytest.raises(CalibrationMismatch, match="serial C000"):
         reg.lookup("C000", 848, 480)
     assert reg.serials == ["C3353424500199"]
+
+
+def test_umi_image_mask_matches_umi_mask_json():
+    spec = json.loads((DATA / "umi_calibration" / "mask.json").read_text())
+    full = umi_image_mask(2704, 2028)
+    assert full.shape == (2028, 2704) and full.dtype == np.uint8
+    for name in ("mirror_mask_pts", "gripper_mask_pts"):
+        inside = np.mean(np.asarray(spec[name], dtype=np.float64), axis=0).round().astype(int)
+        assert full[inside[1], inside[0]] == 0 and full[inside[1], 2704 - inside[0]] == 0
+    assert full[1014, 1352] == 255  # image centre is usable
+    small = umi_image_mask(960, 720)
+    assert small.shape == (720, 960) and round(float((small == 0).mean()), 3) == round(float((full == 0).mean()), 3)
+    assert (umi_image_mask(960, 720, mirrors=False, gripper=False) == 255).all()

@@ -527,6 +527,31 @@ def umi_gopro_camera(width: int = 960, height: int = 720, *, name: str = "gopro"
     return cam.scaled(width, height)
 
 
+#: UMI's image mask polygons (example/calibration/mask.json, MIT) at 2704x2028, left side; the
+#: right side is the horizontal mirror image. Pixels inside show the side mirrors and the gripper body.
+UMI_MASK_RESOLUTION = (2704, 2028)
+UMI_MIRROR_POLYGON = ((540, 1700), (680, 1450), (590, 1070), (290, 1130), (290, 1770), (550, 1770))
+UMI_GRIPPER_POLYGON = ((1100, 1700), (650, 1500), (0, 1350), (520, 2028))
+
+
+def umi_image_mask(width: int, height: int, *, mirrors: bool = True, gripper: bool = True) -> np.ndarray:
+    """Feature mask for UMI GoPro frames: (height, width) uint8, 255 = usable, 0 = mirror/gripper.
+
+    Scaled from UMI's 2704x2028 polygons, both sides. Pass it to feature detectors
+    (``cv2.goodFeaturesToTrack(mask=...)``, :func:`umi_bench.clock.video_rotation_rate`) so the
+    parts that move with the camera do not vote for "no motion".
+    """
+    sx, sy = width / UMI_MASK_RESOLUTION[0], height / UMI_MASK_RESOLUTION[1]
+    mask = np.full((int(height), int(width)), 255, dtype=np.uint8)
+    polys = ([UMI_MIRROR_POLYGON] if mirrors else []) + ([UMI_GRIPPER_POLYGON] if gripper else [])
+    for poly in polys:
+        pts = np.asarray(poly, dtype=np.float64)
+        for side in (pts, np.stack([UMI_MASK_RESOLUTION[0] - pts[:, 0], pts[:, 1]], axis=1)):
+            px = np.round(side * [sx, sy]).astype(np.int32)
+            cv2.fillPoly(mask, [px], 0)
+    return mask
+
+
 class CameraRegistry:
     """Calibrated cameras by serial number, with a fallback for cameras without a registered serial.
 
