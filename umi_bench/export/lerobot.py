@@ -92,9 +92,13 @@ def _stats(x: np.ndarray) -> dict[str, list]:
 
 
 def _image_stats(frames: np.ndarray) -> dict[str, list]:
-    """Per-channel stats of RGB frames scaled to [0, 1], each (3, 1, 1) as LeRobot stores them."""
+    """Per-channel stats of RGB frames scaled to [0, 1], each (3, 1, 1) as LeRobot stores them.
+
+    Like LeRobot, estimated on a sample: at most ~100 frames and ~50 000 pixels.
+    """
     step = max(1, len(frames) // 100)
-    px = frames[::step].reshape(-1, 3).astype(np.float64) / 255.0
+    px = frames[::step].reshape(-1, 3)
+    px = px[:: max(1, len(px) // 50_000)].astype(np.float64) / 255.0
     s = _stats(px)
     return {k: ([int(len(frames))] if k == "count" else [[[v]] for v in s[k]]) for k in s}
 
