@@ -42,6 +42,7 @@ WORLD_FRAME = "sim_world"
 DEFAULT_EMBODIMENT_ID = "sim_umi_gripper"
 METAWORLD_EMBODIMENT_ID = "sim_metaworld_sawyer"
 CHUNK_EPISODES = 50
+CAMERA_SIZE = (128, 128)  # (height, width) the embodiment's camera intrinsics refer to
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,20 @@ def demo_specs(
     return specs
 
 
-def embodiment_row(task: str, gripper: GripperParams | None = None, control_hz: float = 20.0, image_size: tuple[int, int] = (128, 128)) -> dict[str, Any]:
+def embodiment_row(task: str, gripper: GripperParams | None = None, control_hz: float = 20.0) -> dict[str, Any]:
     """The ``embodiments`` row of the simulated gripper that performs ``task``.
 
-    Tabletop: ``sim_umi_gripper`` (kind ``sim_umi_gripper``; a non-default gripper, rate or image size
-    gets ``sim_umi_gripper_<hash8>``). Meta-World: ``sim_metaworld_sawyer`` (kind ``sim_metaworld_sawyer``).
-    Cameras: pinhole intrinsics at ``image_size``; ``T_tcp_camera`` is the camera pose in the TCP frame for
-    the wrist camera and the camera pose in ``sim_world`` for static cameras (OpenCV axes: z forward, y down).
+    Tabletop: ``sim_umi_gripper`` (kind ``sim_umi_gripper``; a non-default gripper or control rate gets
+    ``sim_umi_gripper_<hash8>``). Meta-World: ``sim_metaworld_sawyer`` (kind ``sim_metaworld_sawyer``).
+    Cameras: pinhole intrinsics at :data:`CAMERA_SIZE` (scale them to the video's size);
+    ``T_tcp_camera`` is the camera pose in the TCP frame for the wrist camera and the camera pose in
+    ``sim_world`` for static cameras (OpenCV axes: z forward, y down).
     """
     if task in MW_TASKS:
-        env = make_env(task, image_size=image_size)
+        env = make_env(task)
         try:
-            cams = [_camera_entry(env.mw.model, env.mw.data, "corner2", "static", image_size, 80.0, None)]
+            env.reset(seed=0)
+            cams = [_camera_entry(env.mw.model, env.mw.data, "corner2", "static", CAMERA_SIZE, env.control_hz, None)]
         finally:
             env.close()
         return {
@@ -120,15 +123,15 @@ def embodiment_row(task: str, gripper: GripperParams | None = None, control_hz: 
             "metadata_json": json.dumps({"simulator": "metaworld 3.1.1", "frame_skip": 5, "timestep_s": 0.0025}),
         }
     gripper = gripper or GripperParams()
-    custom = gripper != GripperParams() or float(control_hz) != 20.0 or tuple(image_size) != (128, 128)
-    digest = ids.sha256_bytes(json.dumps([gripper.as_dict(), float(control_hz), list(image_size)]).encode())[:8]
+    custom = gripper != GripperParams() or float(control_hz) != 20.0
+    digest = ids.sha256_bytes(json.dumps([gripper.as_dict(), float(control_hz)], sort_keys=True).encode())[:8]
     emb_id = f"{DEFAULT_EMBODIMENT_ID}_{digest}" if custom else DEFAULT_EMBODIMENT_ID
-    env = make_env("pick_place", gripper=gripper, control_hz=control_hz, image_size=image_size)
+    env = make_env("pick_place", gripper=gripper, control_hz=control_hz)
     try:
         env.reset(seed=0)
         cams = [
-            _camera_entry(env.model, env.data, "front", "static", image_size, control_hz, None),
-            _camera_entry(env.model, env.data, "wrist", "wrist", image_size, control_hz, env._tcp_site),
+            _camera_entry(env.model, env.data, "front", "static", CAMERA_SIZE, control_hz, None),
+            _camera_entry(env.model, env.data, "wrist", "wrist", CAMERA_SIZE, control_hz, env._tcp_site),
         ]
     finally:
         env.close()
@@ -274,7 +277,7 @@ def collect(
     if not todo:
         return CommitResult(ingest_id="", skipped=True, episode_ids=all_ids, version=lake.version)
     is_mw = task in MW_TASKS
-    emb = embodiment_row(task, gripper, control_hz, image_size)
+    emb = embodiment_row(task, gripper, control_hz)
     cam = camera or ("corner2" if is_mw else "front")
     spec_task = MW_TASKS[task] if is_mw else TABLETOP_TASKS[task]
     last = None
@@ -319,6 +322,8 @@ def _episode_row(s: DemoSpec, env: Any, embodiment_id: str, frames: dict[str, An
                  gripper: GripperParams | None, extra: dict[str, Any]) -> dict[str, Any]:
     T = len(frames["timestamp_ns"])
     meta: dict[str, Any] = {"sim_version": SIM_VERSION, "seed": s.seed, **extra}
+    if getattr(env, "render_enabled", False):
+        meta["image_size"] = list(env.image_size)
     if s.task in MW_TASKS:
         meta["metaworld_env"] = env.mw_task.mw_name
         meta["goal_layout"] = [float(v) for v in env.goal_layout]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,15 +108,14 @@ class MetaWorldEnv(gym.Env):
         self.last_mw_obs: np.ndarray | None = None
         self._renderer: mujoco.Renderer | None = None
         self._steps = 0
-        big = np.inf
         self.observation_space = gym.spaces.Dict(
             {
-                "tcp_pos": gym.spaces.Box(-big, big, (3,), np.float64),
+                "tcp_pos": gym.spaces.Box(-2.0, 2.0, (3,), np.float64),
                 "tcp_quat": gym.spaces.Box(-1.0, 1.0, (4,), np.float64),
                 "gripper_width": gym.spaces.Box(0.0, MW_MAX_WIDTH_M, (1,), np.float64),
-                "object_pos": gym.spaces.Box(-big, big, (3,), np.float64),
+                "object_pos": gym.spaces.Box(-2.0, 2.0, (3,), np.float64),
                 "object_quat": gym.spaces.Box(-1.0, 1.0, (4,), np.float64),
-                "goal_pos": gym.spaces.Box(-big, big, (3,), np.float64),
+                "goal_pos": gym.spaces.Box(-2.0, 2.0, (3,), np.float64),
             }
         )
         low = np.concatenate([self.mw.mocap_low, [-1.0] * 4, [0.0]])
@@ -226,7 +226,10 @@ class MetaWorldExpert:
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """Next absolute target (8,) ``[tcp_pos, tcp_quat xyzw, gripper_width]`` (uses the raw Meta-World obs)."""
         mw = self.env.mw
-        a = np.clip(np.asarray(self.policy.get_action(self.env.last_mw_obs), dtype=np.float64), -1.0, 1.0)
+        with warnings.catch_warnings():  # Meta-World's policies warn whenever their P gain saturates (by design)
+            warnings.simplefilter("ignore", UserWarning)
+            raw = self.policy.get_action(self.env.last_mw_obs)
+        a = np.clip(np.asarray(raw, dtype=np.float64), -1.0, 1.0)
         target = np.clip(mw.data.mocap_pos[0] + a[:3] * mw.action_scale, mw.mocap_low, mw.mocap_high)
         width = (1.0 - a[3]) / 2.0 * MW_MAX_WIDTH_M
         return np.concatenate([target, obs["tcp_quat"], [width]])

@@ -186,13 +186,12 @@ class TabletopEnv(gym.Env):
         self.data: mujoco.MjData | None = None
         self._renderer: mujoco.Renderer | None = None
         self._steps = 0
-        big = np.inf
         self.observation_space = gym.spaces.Dict(
             {
-                "tcp_pos": gym.spaces.Box(-big, big, (3,), np.float64),
+                "tcp_pos": gym.spaces.Box(-2.0, 2.0, (3,), np.float64),
                 "tcp_quat": gym.spaces.Box(-1.0, 1.0, (4,), np.float64),
                 "gripper_width": gym.spaces.Box(0.0, self.gripper.max_width_m, (1,), np.float64),
-                "object_pos": gym.spaces.Box(-big, big, (3,), np.float64),
+                "object_pos": gym.spaces.Box(-2.0, 2.0, (3,), np.float64),
                 "object_quat": gym.spaces.Box(-1.0, 1.0, (4,), np.float64),
             }
         )
