@@ -183,6 +183,7 @@ PAGE_TEXT = {"": "Leader:", "scaling": "Fits", "data": "Rejected episodes", "epi
 
 def bench_browser(lake: Lake) -> dict:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -219,7 +220,7 @@ def bench_browser(lake: Lake) -> dict:
                 body = d.find_element(By.TAG_NAME, "body").text
                 busy = any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
                 return PAGE_TEXT[path] in body and not busy
-            WebDriverWait(driver, 300, poll_frequency=0.05).until(ready)
+            WebDriverWait(driver, 300, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)).until(ready)
             return round(time.perf_counter() - t, 2)
 
         timings["first_paint_cold_s"] = {path or "leaderboard": paint(path) for path in PAGE_TEXT}

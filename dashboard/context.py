@@ -30,7 +30,7 @@ def lake_root() -> Path | None:
     return Path(value).resolve() if value else None
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _connection(root: str, version: int) -> duckdb.DuckDBPyConnection:
     """One sandboxed connection per (lake, commit counter): a new commit opens fresh views."""
     return connect(root, read_only=True)

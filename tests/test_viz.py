@@ -175,6 +175,44 @@ def test_replays_the_synthetic_lake(synthetic_lake, tmp_path):
     assert episodes.filter(pl.col("source_kind") == "umi").height == 3
 
 
+@pytest.mark.filterwarnings("ignore:RRD file has no footer")  # the stream is read while the client still writes it
+def test_serve_streams_to_a_viewer_client(lake, tmp_path):
+    """--serve: the web viewer answers over HTTP and a gRPC client (the rerun CLI saving the stream) gets every row."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    eid = viz_lake.episode_ids("umi")[0]
+    web_port = free_port()
+    result = viz.stream_to_viewer(lake, [eid], mode="serve", grpc_port=free_port(), web_port=web_port)
+    assert result.recording_ids == [eid] and result.url.startswith("rerun+http://")
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=10) as response:
+        assert response.status == 200 and b"Rerun" in response.read()
+    saved = tmp_path / "served.rrd"
+    client = subprocess.Popen([str(Path(sys.executable).parent / "rerun"), result.url, "--save", str(saved)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = 0
+    try:
+        deadline = time.monotonic() + 60
+        while rows < viz_lake.N_FRAMES and time.monotonic() < deadline:
+            time.sleep(0.3)
+            if saved.exists() and saved.stat().st_size:
+                rows = sum(c.num_rows for c in RrdReader(saved).stream().to_chunks() if c.entity_path == "/world/tcp" and not c.is_static)
+    finally:
+        client.kill()
+        client.wait()
+        for rec in result.recordings:
+            rec.disconnect()
+    assert rows == viz_lake.N_FRAMES
+
+
 def test_derived_actions_horizon():
     tcp_pos = np.arange(12, dtype=float).reshape(4, 3)
     tcp_quat = np.tile([0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4)], (4, 1))  # yaw 90 degrees

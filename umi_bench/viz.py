@@ -477,6 +477,9 @@ def _recordings(lake: Any, episode_ids: Sequence[str], overlay: bool, action_hor
         raise EmptySlice("no episode ids given to replay")
     episodes = [load_episode(lake, eid) for eid in episode_ids]
     if overlay:
+        frames = sorted({ep.episode.get("world_frame") or "world" for ep in episodes})
+        if len(frames) > 1:
+            logger.warning("overlaying episodes expressed in different world frames %s: their poses are not comparable", frames)
         groups = [(f"overlay_{len(episodes)}_{episodes[0].episode_id}", episodes)]
     else:
         groups = [(ep.episode_id, [ep]) for ep in episodes]

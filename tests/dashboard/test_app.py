@@ -144,3 +144,19 @@ def test_missing_lake_shows_how_to_start(monkeypatch):
     at = AppTest.from_file(str(app_path()), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.error[0].value == f"No lake given: run `umi-bench dashboard --lake PATH` (or set {LAKE_ENV})."
+
+
+def test_every_page_on_a_lake_without_results(synthetic_lake, monkeypatch):
+    """The lead's generated lake (data only, no runs or fits): every page renders and says what is missing."""
+    monkeypatch.setenv(LAKE_ENV, str(synthetic_lake.root))
+    at = ok(AppTest.from_file(str(app_path()), default_timeout=TIMEOUT).run())
+    assert at.info[0].value == "No benchmark runs match. Run `umi-bench bench ...` to add some."
+    ok(at.switch_page("views/scaling.py").run())
+    assert at.info[0].value == "No scaling sweeps in this lake yet. Run `umi-bench scale ...` to add some."
+    ok(at.switch_page("views/data.py").run())
+    n_episodes = synthetic_lake.row_counts()["episodes"]
+    assert {m.label: m.value for m in at.metric}["Episodes"] == str(n_episodes)
+    ok(at.switch_page("views/episode.py").run())
+    assert len(at.get("plotly_chart")) == 2
+    ok(at.switch_page("views/sql.py").run())
+    assert int(at.dataframe[0].value["episodes"].sum()) == n_episodes

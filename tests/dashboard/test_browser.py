@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -91,7 +92,7 @@ def wait_for_text(driver, *texts: str) -> str:
         return body if all(t in body for t in texts) and not any(e.is_displayed() for e in running) else False
 
     try:
-        return WebDriverWait(driver, LOAD_TIMEOUT_S, poll_frequency=0.3).until(ready)
+        return WebDriverWait(driver, LOAD_TIMEOUT_S, poll_frequency=0.3, ignored_exceptions=(StaleElementReferenceException,)).until(ready)
     except Exception as e:
         raise AssertionError(f"page {driver.current_url} never showed {texts}; body was:\n{driver.find_element(By.TAG_NAME, 'body').text[:2000]}") from e
 
