@@ -94,6 +94,16 @@ def _task_strings(root: Path) -> dict[int, str]:
     return dict(zip(table.column("task_index").to_pylist(), table.column(name).to_pylist()))
 
 
+def peek_features(path: str | Path) -> dict[str, int] | None:
+    """Numeric features declared in ``meta/info.json`` -> number of dims (None if info.json is missing/unreadable)."""
+    try:
+        info = json.loads((Path(path) / "meta" / "info.json").read_text())
+        return {k: int(np.prod(f.get("shape") or [1])) for k, f in info["features"].items()
+                if f.get("dtype") not in ("video", "image", "string") and k not in DEFAULT_COLUMNS and not k.startswith(UMI_PREFIX)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def read_lerobot(path: str | Path, work_dir: str | Path) -> RawDataset:
     """Read and check a LeRobot v3.0 dataset folder.
 

@@ -275,17 +275,37 @@ class RawDataset:
     umi_bench: dict[str, Any] | None = None
 
 
-def _select(raw: RawDataset, ep: RawEpisode, feature: str, dims: str, quantity: str) -> np.ndarray:
-    if feature not in raw.feature_dims or feature not in ep.features:
-        raise UnknownFeature(
-            f"{raw.uri}: mapping names feature {feature!r} for {quantity}, but the dataset has "
-            f"{', '.join(sorted(raw.feature_dims))}"
-        )
-    width = raw.feature_dims[feature]
+def _feature_index(uri: str, feature_dims: dict[str, int], feature: str, dims: str, quantity: str) -> np.ndarray:
+    """Indices of ``dims`` in ``feature``; UnknownFeature if the dataset lacks the feature or the dims."""
+    if feature not in feature_dims:
+        raise UnknownFeature(f"{uri}: mapping names feature {feature!r} for {quantity}, but the dataset has "
+                             f"{', '.join(sorted(feature_dims))}")
     try:
-        idx = dims_index(dims, width)
+        return dims_index(dims, feature_dims[feature])
     except MappingError as e:
-        raise UnknownFeature(f"{raw.uri}: {quantity} dims {dims!r} of feature {feature!r}: {e}") from e
+        raise UnknownFeature(f"{uri}: {quantity} dims {dims!r} of feature {feature!r}: {e}") from e
+
+
+def check_mapping(mapping: TeleopMapping, feature_dims: dict[str, int], uri: str) -> None:
+    """Check that every feature and dims the mapping names exist (feature name -> number of dims).
+
+    Raises:
+        UnknownFeature: the first feature or dims the dataset does not have.
+    """
+    wanted = [("tcp_pos", mapping.feature("tcp_pos"), mapping.tcp_pos_dims), ("tcp_rot", mapping.feature("tcp_rot"), mapping.tcp_rot_dims),
+              ("gripper", mapping.feature("gripper"), mapping.gripper_dims), ("joints", mapping.feature("joint"), mapping.joint_dims),
+              ("raw_action", mapping.action_feature, "all" if mapping.action_feature else None),
+              ("joint_target", mapping.action_feature, mapping.joint_target_dims),
+              ("object_pose", mapping.object_pose_feature, "all" if mapping.object_pose_feature else None)]
+    for quantity, feature, dims in wanted:
+        if feature is not None and dims is not None:
+            _feature_index(uri, feature_dims, feature, dims, quantity)
+
+
+def _select(raw: RawDataset, ep: RawEpisode, feature: str, dims: str, quantity: str) -> np.ndarray:
+    idx = _feature_index(raw.uri, raw.feature_dims, feature, dims, quantity)
+    if feature not in ep.features:
+        raise UnknownFeature(f"{raw.uri}: episode {ep.index} has no feature {feature!r} ({quantity})")
     return np.asarray(ep.features[feature], dtype=np.float64)[:, idx]
 
 
@@ -398,6 +418,7 @@ def build_batch(raw: RawDataset, mapping: TeleopMapping) -> Batch:
         MappingError: dims do not fit the rotation format or gripper convention.
         KinematicsError: the FK model is unusable.
     """
+    check_mapping(mapping, raw.feature_dims, raw.uri)
     source_sha = sha256_bytes((raw.content_sha256 + mapping.to_json()).encode())
     ub = raw.umi_bench or {}
     fps = mapping.control_rate_hz or raw.fps
@@ -544,8 +565,11 @@ def read_teleop(path: str | Path, fmt: str | None = None, mapping: TeleopMapping
     fmt = fmt or detect_format(path)
     work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="umi_teleop_"))
     if fmt == "lerobot":
-        from ingest.lerobot import read_lerobot
+        from ingest.lerobot import peek_features, read_lerobot
 
+        declared = peek_features(path)
+        if mapping is not None and declared is not None:  # fail before decoding data and videos
+            check_mapping(mapping, declared, str(Path(path)))
         raw = read_lerobot(path, work_dir)
     elif fmt == "robomimic":
         from ingest.robomimic import read_robomimic

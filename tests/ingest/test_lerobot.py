@@ -98,7 +98,7 @@ def test_rotvec_and_closed_is_1(tmp_path):
 def test_joint_only_with_forward_kinematics(tmp_path):
     truth = write_lerobot_v3(tmp_path / "ds", layout="joints", video=False, lengths=(10, 8))
     (tmp_path / "arm.xml").write_text(TWO_LINK_MJCF)
-    mapping = TeleopMapping(tcp_pos_dims=None, tcp_rot_dims=None, joint_dims="0:2", gripper_dims="2",
+    mapping = TeleopMapping(tcp_pos_dims=None, tcp_rot_dims=None, joint_dims="0:2", gripper_dims="2", joint_target_dims="0:2",
                             kinematics_mjcf=str(tmp_path / "arm.xml"), kinematics_site="tcp")
     (res,) = ingest_teleop(tmp_path / "ds", tmp_path / "lake", mapping=mapping)
     lake = Lake.open(tmp_path / "lake")
@@ -108,6 +108,7 @@ def test_joint_only_with_forward_kinematics(tmp_path):
         assert float(geometry.quat_angle_between(np.array(f["tcp_quat"].to_list()), tr["quat"]).max()) < 1e-5
         assert set(f["tracking_state"]) == {"kinematics"} and all(f["valid"])
         np.testing.assert_allclose(np.array(f["joint_pos"].to_list()), tr["joints"], atol=1e-6)
+        np.testing.assert_array_equal(np.array(f["joint_target"].to_list()), tr["action"][:, :2].astype(np.float32))
     (emb,) = lake.scan("embodiments").collect().to_dicts()
     assert emb["joint_names"] == ["shoulder", "elbow"] and emb["action_space"] == "joint_position"
     assert set(lake.scan("episodes").collect()["status"]) == {"accepted"}

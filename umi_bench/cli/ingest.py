@@ -16,7 +16,7 @@ _MAPPING_FLAGS = {
     "state_feature": "state_feature", "tcp_pos_dims": "tcp_pos_dims", "tcp_rot_dims": "tcp_rot_dims",
     "tcp_rot_format": "tcp_rot_format", "gripper_dim": "gripper_dims", "gripper_convention": "gripper_convention",
     "gripper_min_width": "gripper_min_width_m", "gripper_max_width": "gripper_max_width_m", "joint_dims": "joint_dims",
-    "joint_names": "joint_names", "frame": "frame", "kinematics_mjcf": "kinematics_mjcf",
+    "joint_names": "joint_names", "joint_target_dims": "joint_target_dims", "frame": "frame", "kinematics_mjcf": "kinematics_mjcf",
     "kinematics_site": "kinematics_site", "task": "task", "robot_type": "robot_type", "embodiment_id": "embodiment_id",
 }
 
@@ -35,6 +35,7 @@ _MAPPING_FLAGS = {
 @click.option("--gripper-min-width", type=float, help="Fully closed width (m).")
 @click.option("--gripper-max-width", type=float, help="Fully open width (m).")
 @click.option("--joint-dims", help="Joint position dims, e.g. 0:7.")
+@click.option("--joint-target-dims", help="Action dims that are joint targets (kept as joint_target), e.g. 0:7.")
 @click.option("--joint-names", help="Comma-separated joint names (MJCF joint names for --kinematics-mjcf).")
 @click.option("--frame", help="Frame the poses are in (episodes.world_frame), e.g. robot_base.")
 @click.option("--kinematics-mjcf", type=click.Path(exists=True, dir_okay=False), help="MJCF model for forward kinematics.")
