@@ -8,8 +8,8 @@ one ``runs`` row and one ``rollouts`` row per evaluation episode with ``Lake.app
 
 Success is reported as k/n with a Wilson 95% score interval (scipy's ``binomtest(...).proportion_ci``).
 
->>> wilson_interval(37, 50)
-(0.6046..., 0.8411...)
+>>> [round(v, 4) for v in wilson_interval(37, 50)]
+[0.6045, 0.8413]
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion k/n (scipy.stats.binomtest, no continuity correction).
 
-    >>> wilson_interval(0, 10)
-    (0.0, 0.2775...)
+    >>> [round(v, 4) for v in wilson_interval(0, 10)]
+    [0.0, 0.2775]
     """
     from scipy.stats import binomtest
 
@@ -279,7 +279,7 @@ def gripper_command(action: np.ndarray, max_width_m: float, squeeze_m: float, cl
     width is below ``closed_below_fraction * max_width_m`` (replayed demo states: 10/10 on all three
     tabletop tasks with squeeze 5-20 mm, measured).
 
-    >>> gripper_command(np.array([0, 0, 0, 0, 0, 0, 1, 0.04]), 0.08, 0.01, 0.875)[7]
+    >>> float(gripper_command(np.array([0, 0, 0, 0, 0, 0, 1, 0.04]), 0.08, 0.01, 0.875)[7])
     0.03
     """
     out = np.array(action, dtype=np.float64)
@@ -288,7 +288,8 @@ def gripper_command(action: np.ndarray, max_width_m: float, squeeze_m: float, cl
     return out
 
 
-def evaluate(policy: Any, task: str, seeds: list[int], horizon: int, gripper: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def evaluate(policy: Any, task: str, seeds: list[int], horizon: int, gripper: dict[str, float] | None = None,
+             embodiment_id: str | None = None) -> list[dict[str, Any]]:
     """Closed-loop rollouts of a fitted policy, one per seed, with receding-horizon chunk execution.
 
     Each episode re-seeds the policy's sampling noise from its seed, so an episode's outcome does not
@@ -298,6 +299,8 @@ def evaluate(policy: Any, task: str, seeds: list[int], horizon: int, gripper: di
         policy: a fitted Policy; its chunks (Ta, 8) are executed ``n_execute`` actions at a time.
         task: simulator task; seeds: evaluation episode seeds; horizon: step cap.
         gripper: ``{"squeeze_m", "closed_below_fraction"}`` for :func:`gripper_command` (None: no mapping).
+        embodiment_id: whose normalization statistics the policy uses (needed when it was trained on
+            several embodiments; see :func:`eval_embodiment`).
     Returns:
         one dict per episode: seed, success, steps, environment_id, object_ids.
     """
@@ -312,7 +315,7 @@ def evaluate(policy: Any, task: str, seeds: list[int], horizon: int, gripper: di
             policy.reset(int(seed))
             success, steps, done = bool(info.get("success", False)), 0, False
             while not done and not success and steps < horizon:
-                chunk = policy.predict_action(obs)
+                chunk = policy.predict_action(obs, embodiment_id)
                 for action in chunk[: policy.n_execute]:
                     if gripper:
                         action = gripper_command(action, max_width, gripper["squeeze_m"], gripper["closed_below_fraction"])
@@ -349,11 +352,31 @@ def heldout_action_error(policy: Any, dataset: Any) -> float | None:
     feats = observation_vector(f)
     errors = []
     policy.reset(0)
-    for i in range(0, dataset.n_frames, 2048):
-        sl = slice(i, i + 2048)
-        pred = policy.predict_batch(feats[sl], f["tcp_pos"][sl], f["tcp_quat"][sl], None)
-        errors.append(np.linalg.norm(pred[:, 0, :3] - target[sl], axis=1))
-    return float(np.concatenate(errors).mean())
+    trained = set(policy.normalizer.embodiments) if hasattr(policy, "normalizer") else set()
+    names, frame_emb = dataset.frame_embodiment_index()
+    for e, name in enumerate(names):
+        if len(trained) > 1 and name not in trained:
+            continue  # a held-out embodiment the policy never saw has no normalization statistics
+        emb = name if len(trained) > 1 else None
+        rows = np.flatnonzero(frame_emb == e)
+        for i in range(0, len(rows), 2048):
+            sl = rows[i : i + 2048]
+            pred = policy.predict_batch(feats[sl], f["tcp_pos"][sl], f["tcp_quat"][sl], emb)
+            errors.append(np.linalg.norm(pred[:, 0, :3] - target[sl], axis=1))
+    return float(np.concatenate(errors).mean()) if errors else None
+
+
+def eval_embodiment(policy: Any) -> str | None:
+    """The embodiment a multi-embodiment policy is evaluated as: the sim gripper (None for one embodiment)."""
+    from umi_bench.sim.demos import DEFAULT_EMBODIMENT_ID
+
+    names = list(getattr(getattr(policy, "normalizer", None), "embodiments", []))
+    if len(names) <= 1:
+        return None
+    sim = [n for n in names if n.startswith(DEFAULT_EMBODIMENT_ID)]
+    if not sim:
+        raise UmiBenchError(f"policy trained on embodiments {names} has no sim gripper embodiment to evaluate as")
+    return sim[0]
 
 
 def execute_cell(cell: Cell, checkpoint_path: str | None = None) -> RunResult:
@@ -383,7 +406,7 @@ def execute_cell(cell: Cell, checkpoint_path: str | None = None) -> RunResult:
         policy.save(checkpoint_path)
     err = heldout_action_error(policy, heldout)
     t1 = time.perf_counter()
-    rollouts = evaluate(policy, cell.task, proto.eval_seeds, proto.horizon(cell.task), proto.gripper)
+    rollouts = evaluate(policy, cell.task, proto.eval_seeds, proto.horizon(cell.task), proto.gripper, eval_embodiment(policy))
     eval_time = time.perf_counter() - t1
     k, n = sum(r["success"] for r in rollouts), len(rollouts)
     lo, hi = wilson_interval(k, n)
