@@ -7,9 +7,9 @@ Actions (8,) are absolute targets in the same frame, the lake's canonical action
 the quaternion is normalised, pitch/roll are limited to +-1.2 rad.
 
 Goals are fixed per task (``TaskSpec.goal_xy`` / ``goal_yaw``), so the five observation keys are all a
-policy needs. Each ``reset(seed)`` rebuilds the model from (environment_id, object_id, gripper) and
-draws the object's start pose and the TCP's start pose from ``seed``; a rollout is a pure function of
-(task, environment_id, object_id, gripper, seed, actions), bitwise.
+policy needs. The model is compiled once per env from (environment_id, object_id, gripper); each
+``reset(seed)`` blanks the MuJoCo state and draws the object's and the TCP's start poses from ``seed``,
+so a rollout is a pure function of (task, environment_id, object_id, gripper, seed, actions), bitwise.
 """
 
 from __future__ import annotations
@@ -201,6 +201,7 @@ class TabletopEnv(gym.Env):
 
     # ------------------------------------------------------------------ model
     def _build(self) -> None:
+        """Compile the scene once per env (the MJCF depends only on the ids and the gripper)."""
         self.model = mujoco.MjModel.from_xml_string(self._xml)
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -211,9 +212,6 @@ class TabletopEnv(gym.Env):
         self._tcp_site = m.site("tcp").id
         self._obj_geom = m.geom("object_geom").id
         self._pad_geoms = {m.geom("pad_left").id, m.geom("pad_right").id}
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -227,8 +225,10 @@ class TabletopEnv(gym.Env):
         super().reset(seed=int(seed))
         self.seed = int(seed)
         self.episode_count += 1
-        self._build()
+        if self.model is None:
+            self._build()
         m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)  # every episode starts from the same blank state: bitwise-reproducible
         spec = self.task_spec
         rng = np.random.default_rng([self.seed, 7919])
         obj_xy = rng.uniform(spec.spawn_low, spec.spawn_high)
@@ -302,6 +302,7 @@ class TabletopEnv(gym.Env):
         return self._renderer.render()
 
     def close(self) -> None:
+        """Free the offscreen renderer (the env stays usable; a later render makes a new one)."""
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
