@@ -161,7 +161,13 @@ def load_episode(lake: Any, episode_id: str) -> EpisodeReplay:
     emb = lake.scan("embodiments").filter(pl.col("embodiment_id") == episode["embodiment_id"]).collect()
     embodiment = emb.row(0, named=True) if emb.height else {"embodiment_id": episode["embodiment_id"], "cameras": []}
 
-    frames = lake.scan("frames").filter(pl.col("episode_id") == episode_id).collect().sort("frame_index")
+    # The source_kind filter prunes the hive partitions; the episode_id filter uses row-group statistics.
+    frames = (
+        lake.scan("frames")
+        .filter((pl.col("source_kind") == episode["source_kind"]) & (pl.col("episode_id") == episode_id))
+        .collect()
+        .sort("frame_index")
+    )
     extras: dict[str, np.ndarray] = {}
     if "tag_seen" in frames.columns and frames["tag_seen"].null_count() < frames.height:
         extras["tag_seen"] = frames["tag_seen"].cast(pl.Float64).fill_null(np.nan).to_numpy()

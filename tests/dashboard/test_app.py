@@ -160,3 +160,14 @@ def test_every_page_on_a_lake_without_results(synthetic_lake, monkeypatch):
     assert len(at.get("plotly_chart")) == 2
     ok(at.switch_page("views/sql.py").run())
     assert int(at.dataframe[0].value["episodes"].sum()) == n_episodes
+
+
+def test_dashboard_cli_refuses_a_missing_lake(tmp_path):
+    from click.testing import CliRunner
+
+    from umi_bench.cli import cli
+
+    missing = tmp_path / "nope"
+    result = CliRunner().invoke(cli, ["dashboard", "--lake", str(missing)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {missing}: not an umi-bench lake (no lake.json); create one with `umi-bench lake init {missing}`\n"
