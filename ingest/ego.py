@@ -469,7 +469,8 @@ class EgoTrajectory:
         frame_t_ns: (N,) int64; T_world_camera: (N, 4, 4) NaN where SLAM lost; slam_state (N,) str;
         retarget: the RetargetResult in the world frame; hand_row: (N,) index into the hand track or -1;
         keypoints_world: (N, 21, 3) or None; object_pos / object_quat: (N, 3) / (N, 4) NaN where missing;
-        fit: the ScaleFit; T_world_tag: (4, 4); segments: demo frame ranges.
+        fit: the ScaleFit; T_world_tag: (4, 4); segments: demo frame ranges; world_origin_frame: the
+        first SLAM-tracked frame (origin of the ego frame).
     """
 
     frame_t_ns: np.ndarray
@@ -484,6 +485,7 @@ class EgoTrajectory:
     T_world_tag: np.ndarray
     segments: list[tuple[int, int]]
     hand_side: str
+    world_origin_frame: int = 0
 
 
 def track_ego(source: EgoSource, opts: EgoOptions) -> EgoTrajectory:
@@ -566,7 +568,8 @@ def track_ego(source: EgoSource, opts: EgoOptions) -> EgoTrajectory:
     hand_seen = have & np.isfinite(np.where(have, hand.confidence[np.maximum(row, 0)], np.nan))
     hand_seen &= np.where(have, hand.confidence[np.maximum(row, 0)], 0.0) >= opts.min_confidence
     segments = segment_demos(hand_seen, cam.fps, opts.min_gap_s)
-    return EgoTrajectory(frame_t_ns, T_world_cam, slam_state, ret, row, kp_world, obj_pos, obj_quat, fit, T_world_tag, segments, side)
+    return EgoTrajectory(frame_t_ns, T_world_cam, slam_state, ret, row, kp_world, obj_pos, obj_quat, fit, T_world_tag, segments, side,
+                         int(np.flatnonzero(tracked)[0]))
 
 
 def embodiment_row(source: EgoSource, traj: EgoTrajectory, opts: EgoOptions) -> dict[str, Any]:
@@ -694,6 +697,7 @@ def build_ego_batch(source: EgoSource, traj: EgoTrajectory, opts: EgoOptions, wo
                 "slam_to_tag_rms_m": traj.fit.rms_m,
                 "slam_to_tag_pairs": traj.fit.n_pairs,
                 "T_world_tag": traj.T_world_tag.reshape(-1).tolist(),
+                "world_origin_source_frame": traj.world_origin_frame,
             }),
         }
         episodes.append(EpisodeData(row=row, frames=frames, videos={cam.name: videos[k]}))

@@ -281,6 +281,7 @@ def generate_ego_recording(
     hand_depth_jitter_m: float = 0.003,
     object_noise_m: float = 0.002,
     dropout_rate_hz: float = 0.25,
+    perturbed_demos: tuple[int, ...] | None = None,
     crf: int = 16,
 ) -> EgoRecording:
     """Render one egocentric recording of ``n_demos`` pick-and-place demos (see the module docstring).
@@ -297,6 +298,8 @@ def generate_ego_recording(
         hand_depth_jitter_m: per-frame whole-hand depth offset std (m).
         object_noise_m: object tracker position noise std (m).
         dropout_rate_hz: rate of short tracker dropouts (3-6 frames with confidence ~0.2).
+        perturbed_demos: demos that get the glance and the dropouts (None: all of them); the others
+            are clean (every frame trackable).
         crf: H.264 quality (lower = better).
     Returns:
         EgoRecording describing the folder.
@@ -381,8 +384,9 @@ def generate_ego_recording(
                      0.025 * np.sin(2 * np.pi * f[2] * t + ph[2])], axis=1)
     look = np.stack([0.05 * np.sin(2 * np.pi * 0.13 * t + ph[3]), 0.04 * np.sin(2 * np.pi * 0.11 * t + ph[4]), np.zeros(n)], 1)
     glance_yaw = np.zeros(n)
+    perturbed = set(range(n_demos)) if perturbed_demos is None else set(perturbed_demos)
     if glance:
-        for k in range(n_demos):
+        for k in sorted(perturbed):
             idx = np.flatnonzero((demo_index == k) & (phase == "move"))
             if len(idx) == 0:
                 continue
@@ -420,6 +424,7 @@ def generate_ego_recording(
     for _ in range(n_drop):
         s0 = int(rng.integers(0, n))
         dropout[s0 : s0 + int(rng.integers(3, 7))] = True
+    dropout &= np.isin(demo_index, sorted(perturbed))
     confidence[dropout] = rng.uniform(0.1, 0.3, int(dropout.sum()))
     detected = in_view & ~dropout
     noise = rng.normal(0.0, 1.0, (n, 21, 3)) * np.array([kp_noise_m, kp_noise_m, kp_depth_noise_m])
