@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,6 +19,8 @@ from umi_bench.errors import (EpisodeLengthMismatch, KinematicsError, MappingErr
                               UnknownFeature)
 from umi_bench.export._video import read_frames
 from umi_bench.lake import Lake
+
+LEROBOT_WRITTEN = Path(__file__).resolve().parents[1] / "data" / "lerobot_v3_so100_tiny"
 
 OPEN_MAPPING = TeleopMapping(gripper_convention="open_is_1", gripper_max_width_m=0.085)
 
@@ -192,3 +195,23 @@ def test_cli_ingest_teleop(tmp_path, good_dataset):
     result = runner.invoke(cli, ["ingest", "teleop", str(bad), "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {bad}: no meta/info.json (not a LeRobot v3.0 dataset folder)"
+
+
+def test_dataset_written_by_lerobot_itself(tmp_path):
+    """tests/data/lerobot_v3_so100_tiny was written by lerobot 0.4.4's own writer (see its README)."""
+    truth = np.load(LEROBOT_WRITTEN.parent / "lerobot_v3_so100_tiny_state.npy")
+    (res,) = ingest_teleop(LEROBOT_WRITTEN, tmp_path / "lake", mapping=TeleopMapping(gripper_convention="open_is_1", gripper_max_width_m=0.1))
+    lake = Lake.open(tmp_path / "lake")
+    eps = lake.scan("episodes").sort("segment_index").collect()
+    assert eps.select("task", "language_instruction", "n_frames", "fps").rows() == [
+        ("grasp_the_cup", "grasp the cup", 12, 15.0), ("wipe", "wipe", 9, 15.0)]
+    f = pl.concat([lake.frames(e).collect() for e in eps["episode_id"]])
+    np.testing.assert_array_equal(np.array(f["tcp_pos"].to_list()), truth[:, :3].astype(np.float64))
+    np.testing.assert_allclose(np.array(f["tcp_quat"].to_list()), truth[:, 3:7], atol=1e-6)
+    np.testing.assert_allclose(f["gripper_width"].to_numpy(), truth[:, 7] * 0.1, atol=1e-8)
+    assert lake.frames(eps["episode_id"][1]).collect()["timestamp_ns"].to_list() == [round(i * 1e9 / 15) for i in range(9)]
+    (emb,) = lake.scan("embodiments").collect().to_dicts()
+    assert (emb["robot_type"], [(c["name"], c["width"], c["height"]) for c in emb["cameras"]]) == ("so100", [("cam", 64, 48)])
+    for e, n, first in zip(eps["episode_id"], (12, 9), (0, 50)):  # AV1 video shared by both episodes, cut by timestamps
+        grey = read_frames(lake.video_path("cam", e))[:, 24, 32, 0].astype(int)
+        assert len(grey) == n and np.all(np.abs(grey - (first + 10 * np.arange(n))) <= 3)
