@@ -213,6 +213,23 @@ def test_serve_streams_to_a_viewer_client(lake, tmp_path):
     assert rows == viz_lake.N_FRAMES
 
 
+def test_spawn_without_a_display_is_a_clean_error(lake, monkeypatch):
+    """--spawn on a headless machine: the real viewer binary starts, cannot open a window, and we say so."""
+    import socket
+
+    from umi_bench.errors import ViewerUnavailable
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"):
+        monkeypatch.delenv(name, raising=False)
+    assert Path(viz.viewer_executable()).name == "rerun"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    eid = viz_lake.episode_ids("umi")[0]
+    with pytest.raises(ViewerUnavailable, match=f"cannot spawn a Rerun viewer for {eid}: .*write an .rrd with --out instead"):
+        viz.stream_to_viewer(lake, [eid], mode="spawn", grpc_port=port)
+
+
 def test_derived_actions_horizon():
     tcp_pos = np.arange(12, dtype=float).reshape(4, 3)
     tcp_quat = np.tile([0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4)], (4, 1))  # yaw 90 degrees

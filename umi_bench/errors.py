@@ -182,3 +182,8 @@ class EgoScaleUnknown(UmiBenchError):
 
 class StudyError(UmiBenchError):
     """Raised when a cross-embodiment study cannot be run (an arm of the study has no training data)."""
+
+
+# --- Rerun replay (umi_bench/viz.py) ---------------------------------------------------------------
+class ViewerUnavailable(UmiBenchError):
+    """Raised when a live Rerun viewer cannot be spawned or served (no viewer binary, no display, port in use)."""

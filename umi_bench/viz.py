@@ -46,7 +46,7 @@ import rerun as rr
 import rerun.blueprint as rrb
 
 from umi_bench import geometry
-from umi_bench.errors import EmptySlice, EpisodeNotFound, QueryError
+from umi_bench.errors import EmptySlice, EpisodeNotFound, QueryError, ViewerUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -544,6 +544,20 @@ def save_rrd(
     return written
 
 
+def viewer_executable() -> str:
+    """Path of the ``rerun`` viewer binary: on PATH, else next to this Python (the venv's bin/)."""
+    import shutil
+    import sys
+
+    found = shutil.which("rerun")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "rerun"
+    if beside.exists():
+        return str(beside)
+    raise ViewerUnavailable(f"no Rerun viewer executable on PATH or in {beside.parent}; install rerun-sdk or write an .rrd with --out")
+
+
 def stream_to_viewer(
     lake: Any,
     episode_ids: Sequence[str],
@@ -570,16 +584,21 @@ def stream_to_viewer(
     for recording_id, group, log in _recordings(lake, episode_ids, overlay, action_horizon):
         rec = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
         blueprint = episode_blueprint(group, overlay=overlay)
-        if url is not None:
-            rec.connect_grpc(url, default_blueprint=blueprint)
-        elif mode == "spawn":
-            rec.spawn(default_blueprint=blueprint)
-            url = "rerun+http://127.0.0.1:9876/proxy"
-        else:
-            url = rec.serve_grpc(grpc_port=grpc_port, default_blueprint=blueprint)
-            rr.serve_web_viewer(web_port=web_port, open_browser=False, connect_to=url)
-        log(rec)
-        rec.flush()
+        try:
+            if url is not None:
+                rec.connect_grpc(url, default_blueprint=blueprint)
+            elif mode == "spawn":
+                port = grpc_port or 9876
+                rr.spawn(port=port, executable_path=viewer_executable(), default_blueprint=blueprint, recording=rec)
+                url = f"rerun+http://127.0.0.1:{port}/proxy"
+            else:
+                url = rec.serve_grpc(grpc_port=grpc_port, default_blueprint=blueprint)
+                rr.serve_web_viewer(web_port=web_port, open_browser=False, connect_to=url)
+            log(rec)
+            rec.flush()
+        except RuntimeError as e:
+            rec.disconnect()
+            raise ViewerUnavailable(f"cannot {mode} a Rerun viewer for {recording_id}: {str(e).splitlines()[0]}; write an .rrd with --out instead") from e
         recordings.append(rec)
         ids.append(recording_id)
     return ReplayResult(paths=[], recording_ids=ids, url=url, recordings=recordings)

@@ -20,7 +20,7 @@ from umi_bench import viz as replay
 @click.option("--overlay", is_flag=True, help="Several episodes in one recording, overlaid in one world.")
 @click.option("--action-horizon", default=replay.ACTION_HORIZON, show_default=True, type=click.IntRange(min=1), help="k of the derived action (TCP at t+k frames).")
 @click.option("--web-port", type=int, default=None, help="--serve: web viewer port (Rerun's default 9090).")
-@click.option("--grpc-port", type=int, default=None, help="--serve: gRPC port (Rerun's default 9876).")
+@click.option("--grpc-port", type=int, default=None, help="--serve/--spawn: gRPC port (Rerun's default 9876).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def viz(episode_ids: tuple[str, ...], lake_path: str, where: str | None, out: str | None, spawn: bool, serve: bool,
         overlay: bool, action_horizon: int, web_port: int | None, grpc_port: int | None, as_json: bool) -> None:
