@@ -22,9 +22,6 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
-from scipy.spatial.transform import Rotation
-
-from umi_bench.geometry import canonical_quat
 from umi_bench.sim.params import (
     EnvironmentParams,
     GripperParams,
@@ -38,13 +35,44 @@ logger = logging.getLogger(__name__)
 
 OBS_KEYS = ("tcp_pos", "tcp_quat", "gripper_width", "object_pos", "object_quat")
 PHYSICS_DT_S = 0.002
-_R_TCP_IN_HAND = Rotation.from_euler("x", math.pi)  # TCP frame = hand frame turned 180 deg about x
+# The hot paths (every step) use closed-form quaternion algebra: scipy's Rotation costs ~100 us a call.
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of quaternions (4,) xyzw."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array([
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    ])
+
+
+def _canonical(q: np.ndarray) -> np.ndarray:
+    """Unit quaternion (4,) xyzw with w >= 0."""
+    q = q / math.sqrt(float(q @ q))
+    return -q if q[3] < 0 else q
+
+
+def euler_zyx(quat_xyzw: np.ndarray) -> tuple[float, float, float]:
+    """Intrinsic Z-Y-X angles (yaw, pitch, roll) rad of a quaternion (4,) xyzw (as scipy's ``as_euler("ZYX")``)."""
+    x, y, z, w = quat_xyzw
+    yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    pitch = math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x))))
+    roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+    return yaw, pitch, roll
+
+
+_Q_TCP_IN_HAND = np.array([1.0, 0.0, 0.0, 0.0])  # TCP frame = hand frame turned 180 deg about x (xyzw)
+_Q_HAND_IN_TCP = np.array([-1.0, 0.0, 0.0, 0.0])  # its inverse
 PITCH_ROLL_LIMIT_RAD = 1.2
 
 
 def tcp_quat_down(yaw: float) -> np.ndarray:
     """TCP orientation (4,) xyzw pointing straight down, turned ``yaw`` rad about world z (w >= 0)."""
-    return canonical_quat((Rotation.from_euler("z", yaw) * _R_TCP_IN_HAND).as_quat())
+    return _canonical(np.array([math.cos(yaw / 2.0), math.sin(yaw / 2.0), 0.0, 0.0]))  # Rz(yaw) * Rx(pi)
 
 
 def wrap_angle(a: float, period: float = 2 * math.pi) -> float:
@@ -54,12 +82,12 @@ def wrap_angle(a: float, period: float = 2 * math.pi) -> float:
 
 def tcp_yaw(tcp_quat_xyzw: np.ndarray) -> float:
     """Yaw (rad) of a TCP orientation (4,) xyzw: the inverse of :func:`tcp_quat_down` when pointing down."""
-    return float((Rotation.from_quat(tcp_quat_xyzw) * _R_TCP_IN_HAND.inv()).as_euler("ZYX")[0])
+    return euler_zyx(_quat_mul(np.asarray(tcp_quat_xyzw, dtype=np.float64), _Q_HAND_IN_TCP))[0]
 
 
 def yaw_of(quat_xyzw: np.ndarray) -> float:
     """Rotation about world z (rad) of an object orientation (4,) xyzw."""
-    return float(Rotation.from_quat(quat_xyzw).as_euler("ZYX")[0])
+    return euler_zyx(np.asarray(quat_xyzw, dtype=np.float64))[0]
 
 
 @dataclass(frozen=True)
@@ -209,6 +237,7 @@ class TabletopEnv(gym.Env):
         self._qadr = {n: int(m.jnt_qposadr[j]) for n, j in self._jid.items()}
         self._obj_qadr = int(m.jnt_qposadr[m.joint("object").id])
         self._obj_body = m.body("object").id
+        self._hand_body = m.body("hand").id
         self._tcp_site = m.site("tcp").id
         self._obj_geom = m.geom("object_geom").id
         self._pad_geoms = {m.geom("pad_left").id, m.geom("pad_right").id}
@@ -239,10 +268,9 @@ class TabletopEnv(gym.Env):
         half_open = self.gripper.max_width_m / 2.0
         q[self._qadr["finger_left"]] = half_open
         q[self._qadr["finger_right"]] = half_open
-        oq = Rotation.from_euler("z", obj_yaw).as_quat()  # xyzw
         a = self._obj_qadr
         q[a : a + 3] = [obj_xy[0], obj_xy[1], object_rest_height(self.object_params) + 0.0005]
-        q[a + 3 : a + 7] = [oq[3], oq[0], oq[1], oq[2]]  # MuJoCo stores wxyz
+        q[a + 3 : a + 7] = [math.cos(obj_yaw / 2.0), 0.0, 0.0, math.sin(obj_yaw / 2.0)]  # MuJoCo stores wxyz
         d.ctrl[:] = [tcp0[0], tcp0[1], tcp0[2], 0.0, 0.0, 0.0, half_open]
         mujoco.mj_forward(m, d)
         # let the object settle onto the table with the gripper holding still
@@ -268,8 +296,7 @@ class TabletopEnv(gym.Env):
         qn = float(np.linalg.norm(action[3:7]))
         if qn < 1e-6:
             raise ValueError(f"action quaternion has zero norm: {action[3:7]!r}")
-        r_hand = Rotation.from_quat(action[3:7] / qn) * _R_TCP_IN_HAND.inv()
-        yaw, pitch, roll = r_hand.as_euler("ZYX")
+        yaw, pitch, roll = euler_zyx(_quat_mul(action[3:7] / qn, _Q_HAND_IN_TCP))
         yaw = d.ctrl[3] + wrap_angle(yaw - d.ctrl[3])  # unwrap: stay continuous with the last target
         pitch = float(np.clip(pitch, -PITCH_ROLL_LIMIT_RAD, PITCH_ROLL_LIMIT_RAD))
         roll = float(np.clip(roll, -PITCH_ROLL_LIMIT_RAD, PITCH_ROLL_LIMIT_RAD))
@@ -310,10 +337,10 @@ class TabletopEnv(gym.Env):
     # ------------------------------------------------------------------ state
     def _obs(self) -> dict[str, np.ndarray]:
         d = self.data
-        xmat = d.site_xmat[self._tcp_site].reshape(3, 3)
-        tcp_quat = canonical_quat(Rotation.from_matrix(xmat).as_quat())
+        h = d.xquat[self._hand_body]  # wxyz; the TCP site is the hand frame turned 180 deg about x
+        tcp_quat = _canonical(_quat_mul(np.array([h[1], h[2], h[3], h[0]]), _Q_TCP_IN_HAND))
         w = d.xquat[self._obj_body]
-        obj_quat = canonical_quat(np.array([w[1], w[2], w[3], w[0]]))
+        obj_quat = _canonical(np.array([w[1], w[2], w[3], w[0]]))
         width = d.qpos[self._qadr["finger_left"]] + d.qpos[self._qadr["finger_right"]]
         return {
             "tcp_pos": d.site_xpos[self._tcp_site].copy(),
