@@ -114,8 +114,10 @@ def prepare_study_data(lake: Any, config: StudyConfig, work_dir: str | Path | No
     from umi_bench.synth.ego import T_SIM_TAG, generate_ego_recording
 
     say = progress or (lambda msg: None)
-    say(f"collecting {config.n_robot_demos} sim gripper demos of {config.task}")
-    robot = collect(config.task, lake, config.n_robot_demos, seed=config.robot_seed)
+    robot_ids: list[str] = []
+    if config.n_robot_demos > 0:
+        say(f"collecting {config.n_robot_demos} sim gripper demos of {config.task}")
+        robot_ids = collect(config.task, lake, config.n_robot_demos, seed=config.robot_seed).episode_ids
     human_ids: list[str] = []
     with tempfile.TemporaryDirectory(prefix="umi_study_", dir=work_dir) as work:
         for r in range(config.n_human_recordings):
@@ -126,8 +128,8 @@ def prepare_study_data(lake: Any, config: StudyConfig, work_dir: str | Path | No
             res = ingest_ego(rec.root, lake, task=config.task, tag_pose_in_world=T_SIM_TAG, world_frame="sim_world")
             human_ids += res.episode_ids
     usable = _count(lake, config.human_where)
-    log.info("study data: %d robot episodes, %d human episodes (%d usable)", len(robot.episode_ids), len(human_ids), usable)
-    return {"robot_episodes": len(robot.episode_ids), "human_episodes": len(human_ids), "human_usable": usable}
+    log.info("study data: %d robot episodes, %d human episodes (%d usable)", len(robot_ids), len(human_ids), usable)
+    return {"robot_episodes": len(robot_ids), "human_episodes": len(human_ids), "human_usable": usable}
 
 
 def _count(lake: Any, where: str, split: str | None = "train") -> int:
