@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 ROT_FORMATS = ("quat_xyzw", "quat_wxyz", "rotvec", "euler_xyz")
 GRIPPER_CONVENTIONS = ("width_m", "open_is_1", "closed_is_1", "finger_joints")
 FORMATS = ("lerobot", "robomimic")
+SUCCESS_FEATURE = "next.success"  # LeRobot's per-frame success flag (sim datasets); episode success = any frame
 SIDECAR_MAPPING = "teleop_mapping.yaml"  # a dataset may ship its own mapping in its root folder
 NO_KINEMATICS_REASON = "joint-space only and no kinematics model given (mapping kinematics_mjcf/kinematics_site): TCP unknown"
 
@@ -517,7 +518,7 @@ def build_batch(raw: RawDataset, mapping: TeleopMapping) -> Batch:
             "world_frame": meta.get("world_frame", mapping.frame),
             "duration_s": float((frames["timestamp_ns"][-1] - frames["timestamp_ns"][0]) / 1e9) if n else 0.0,
             "fps": float(meta.get("fps", fps)),
-            "success": meta.get("success"),
+            "success": meta.get("success", bool(np.any(ep.features[SUCCESS_FEATURE])) if SUCCESS_FEATURE in ep.features else None),
             "status": meta.get("status", status),
             "reject_reason": meta.get("reject_reason", reason),
             "split": split_for(eid),

@@ -48,4 +48,5 @@ def test_import_converts_the_robot_convention(generated):
     assert (emb["kind"], emb["gripper_max_width_m"], emb["control_rate_hz"], emb["robot_type"]) == (
         "robot_teleop", 0.085, TELEOP_CONTROL_HZ, "sim_teleop_arm")
     eps = lake.scan("episodes").collect()
+    assert eps["success"].to_list() == [True, True]
     assert set(eps["task"]) == {"pick_place"} and set(eps["world_frame"]) == {"sim_world"} and set(eps["fps"]) == {10.0}

@@ -6,7 +6,8 @@ The robot differs from the canonical sim gripper on purpose: an 85 mm gripper (p
 convention (``1 = fully open``, a fraction of 85 mm), not in metres. Per frame:
 ``observation.state`` (8,) = ``[eef pos (3) m, eef quat xyzw (4), gripper open fraction]`` in the sim
 world frame (the robot base), ``action`` (8,) = the teleoperator's next target in the same convention,
-``observation.environment_state`` (7,) = object pos + quat xyzw, and a small MuJoCo-rendered
+``observation.environment_state`` (7,) = object pos + quat xyzw, ``next.success`` / ``next.reward`` (the
+sim's success after the step, as LeRobot's sim datasets record it), and a small MuJoCo-rendered
 ``observation.images.front`` video. The dataset ships its mapping as ``teleop_mapping.yaml`` in its
 root, which ``ingest teleop`` picks up when no mapping is given.
 
@@ -75,7 +76,7 @@ def generate_teleop_dataset(out_dir: str | Path, n_episodes: int = 4, seed: int 
     try:
         for k in range(n_episodes):
             obs, _ = env.reset(seed=seed + k)
-            states, actions, objects, frames = [], [], [], []
+            states, actions, objects, frames, successes = [], [], [], [], []
             success = False
             while True:
                 target = np.asarray(expert.act(obs), dtype=np.float64)
@@ -86,18 +87,21 @@ def generate_teleop_dataset(out_dir: str | Path, n_episodes: int = 4, seed: int 
                     frames.append(env.render())
                 obs, _, terminated, truncated, info = env.step(target)
                 success = success or bool(info["success"])
+                successes.append(bool(info["success"]))
                 if terminated or truncated:
                     break
             n_success += success
             cols = {"observation.state": np.asarray(states), "action": np.asarray(actions),
-                    "observation.environment_state": np.asarray(objects)}
+                    "observation.environment_state": np.asarray(objects),
+                    "next.success": np.asarray(successes)[:, None], "next.reward": np.asarray(successes, dtype=np.float32)[:, None]}
             episodes.append(LeRobotEpisode(task=TASK_TEXT.get(task, task), columns=cols,
                                            videos={"observation.images.front": np.asarray(frames)} if video else {}))
     finally:
         env.close()
     features = {"observation.state": {"dtype": "float32", "names": STATE_NAMES},
                 "action": {"dtype": "float32", "names": STATE_NAMES},
-                "observation.environment_state": {"dtype": "float32", "names": ["obj_x", "obj_y", "obj_z", "obj_qx", "obj_qy", "obj_qz", "obj_qw"]}}
+                "observation.environment_state": {"dtype": "float32", "names": ["obj_x", "obj_y", "obj_z", "obj_qx", "obj_qy", "obj_qz", "obj_qw"]},
+                "next.success": {"dtype": "bool", "names": None}, "next.reward": {"dtype": "float32", "names": None}}
     out = write_lerobot_dataset(out_dir, episodes, fps=TELEOP_CONTROL_HZ, robot_type=TELEOP_ROBOT_TYPE, features=features)
     (out / MAPPING_FILE).write_text(yaml.safe_dump(teleop_mapping_dict(task), sort_keys=True))
     log.info("teleop dataset %s: %d episodes (%d successful) of %s at %g Hz", out, n_episodes, n_success, task, TELEOP_CONTROL_HZ)
