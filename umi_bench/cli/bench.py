@@ -77,12 +77,13 @@ def scale(axis: str, task: str, policies: tuple[str, ...], values: str, where: s
     from umi_bench.scaling import scale as run_scale
 
     names = [p.strip() for item in policies for p in item.split(",") if p.strip()]
-    bar = tqdm(total=0, unit="cell", desc=f"scale {axis}", disable=as_json)
+    bars: list[tqdm] = []  # created at the first progress call, i.e. once the sweep is planned
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if not bars:
+            bars.append(tqdm(total=total, unit="cell", desc=f"scale {axis}", disable=as_json))
+        bars[0].n = done
+        bars[0].refresh()
 
     try:
         res = run_scale(
@@ -91,7 +92,8 @@ def scale(axis: str, task: str, policies: tuple[str, ...], values: str, where: s
             per_group=per_group, progress=progress,
         )
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     if as_json:
         click.echo(json.dumps(res.summary(), indent=1, default=str))
         return
