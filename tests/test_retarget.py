@@ -92,3 +92,12 @@ def test_aria_wrist_palm_uses_palm_point_and_normal_and_flags_unobserved_width()
     np.testing.assert_allclose(R[:, 2], [0.0, 0.0, -1.0], atol=1e-12)  # z: wrist -> palm
     np.testing.assert_allclose(R[:, 1], [0.0, 1.0, 0.0], atol=1e-12)  # y: palm normal
     assert r.gripper_width.tolist() == [0.08, 0.0, 0.0]
+
+
+def test_module_doctests():
+    import doctest
+
+    import umi_bench.retarget
+
+    result = doctest.testmod(umi_bench.retarget, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
