@@ -83,14 +83,21 @@ def test_scene_parameters_are_explicit_and_seeded_by_id():
     assert (env.environment_id, env.object_ids, env.object_params) == ("env_007", ["obj_004"], bar)
 
 
-def test_a_differently_built_gripper_is_simulated_and_the_expert_still_works():
-    gripper = GripperParams(max_width_m=0.1, finger_length_m=0.08, pad_width_m=0.03)
-    env = make_env("pick_place", object_id="obj_002", gripper=gripper)
+@pytest.mark.parametrize("max_width, control_hz", [(0.1, 20.0), (0.085, 10.0), (0.08, 50.0)])
+def test_a_differently_built_gripper_or_rate_is_simulated_and_the_expert_still_works(max_width, control_hz):
+    gripper = GripperParams(max_width_m=max_width, finger_length_m=0.05 + max_width / 4, pad_width_m=0.02)
+    env = make_env("pick_place", object_id="obj_002", gripper=gripper, control_hz=control_hz)
     obs, _ = env.reset(seed=3)
-    assert obs["gripper_width"][0] == pytest.approx(0.1, abs=1e-3)
-    assert env.action_space.high[7] == 0.1
+    assert obs["gripper_width"][0] == pytest.approx(max_width, abs=1e-3)
+    assert env.action_space.high[7] == max_width
+    assert env.horizon == int(150 * control_hz / 20)
     successes = sum(_trajectory("pick_place", s, env=env)[1] for s in range(5))
     assert successes == 5
+
+
+def test_control_rate_must_divide_the_physics_rate():
+    with pytest.raises(ValueError, match="control_hz must divide 500 Hz"):
+        make_env("pick_place", control_hz=30.0)
 
 
 def test_render_returns_rgb_images_from_each_camera():

@@ -1,8 +1,9 @@
 """Scripted waypoint experts for the tabletop tasks.
 
 Each expert plans a list of waypoints from the first observation of an episode (the object pose is
-known exactly in sim), then streams absolute targets toward them at a capped speed (15 mm and 0.12 rad
-per 20 Hz step), so demonstrations are smooth and every action is a small move from the current pose.
+known exactly in sim), then streams absolute targets toward them at a capped speed (0.3 m/s and 2.4 rad/s,
+i.e. 15 mm and 0.12 rad per step at 20 Hz; holds are in seconds too, so any control rate works), so
+demonstrations are smooth and every action is a small move from the current pose.
 ``detour_place`` picks a side (left or right of the wall) at random from the episode seed: the
 demonstrations are deliberately bimodal.
 """
@@ -19,20 +20,20 @@ from umi_bench.sim.tabletop import TabletopEnv, tcp_quat_down, tcp_yaw, wrap_ang
 
 logger = logging.getLogger(__name__)
 
-MAX_STEP_M = 0.015  # per control step at 20 Hz (0.3 m/s)
-MAX_YAW_STEP_RAD = 0.12
+SPEED_M_S = 0.3  # TCP speed cap: 15 mm per step at 20 Hz
+YAW_RATE_RAD_S = 2.4  # 0.12 rad per step at 20 Hz
 CARRY_Z_M = 0.10
 DETOUR_X_M = 0.17
 
 
 @dataclass
 class Waypoint:
-    """A target: TCP position (3,) m, yaw (rad, TCP pointing down), width (m), steps to hold after reaching."""
+    """A target: TCP position (3,) m, yaw (rad, TCP pointing down), width (m), time to hold after reaching (s)."""
 
     pos: np.ndarray
     yaw: float
     width: float
-    hold: int = 0
+    hold_s: float = 0.0
     tol_m: float = 0.006
 
 
@@ -47,6 +48,10 @@ class TabletopExpert:
 
     def __init__(self, env: TabletopEnv) -> None:
         self.env = env
+        hz = float(env.control_hz)
+        self._step_m = SPEED_M_S / hz
+        self._yaw_step = YAW_RATE_RAD_S / hz
+        self._hz = hz
         self._episode = -1
         self.side: int = 0  # detour side: -1 left, +1 right (0 for other tasks)
 
@@ -62,15 +67,16 @@ class TabletopExpert:
             wp = self._plan_wps[self._i]
             delta = wp.pos - self._cmd_pos
             dist = float(np.linalg.norm(delta))
-            if dist > MAX_STEP_M:
-                delta = delta * (MAX_STEP_M / dist)
-            dyaw = float(np.clip(wp.yaw - self._cmd_yaw, -MAX_YAW_STEP_RAD, MAX_YAW_STEP_RAD))
+            if dist > self._step_m:
+                delta = delta * (self._step_m / dist)
+            dyaw = float(np.clip(wp.yaw - self._cmd_yaw, -self._yaw_step, self._yaw_step))
             reached = dist < 1e-9 and abs(wp.yaw - self._cmd_yaw) < 1e-9
             if not reached or self._i == len(self._plan_wps) - 1:
                 break
             tcp_err = float(np.linalg.norm(obs["tcp_pos"] - wp.pos))
             self._wait += 1
-            if (tcp_err < wp.tol_m and self._wait > wp.hold) or self._wait > wp.hold + 12:
+            hold = int(round(wp.hold_s * self._hz))
+            if (tcp_err < wp.tol_m and self._wait > hold) or self._wait > hold + int(round(0.6 * self._hz)):
                 self._i += 1
                 self._wait = 0
                 continue
@@ -105,8 +111,8 @@ class TabletopExpert:
         wps = [
             Waypoint(np.array([o[0], o[1], CARRY_Z_M]), grasp_yaw, open_w),
             Waypoint(np.array([o[0], o[1], z_grasp + 0.03]), grasp_yaw, open_w),
-            Waypoint(np.array([o[0], o[1], z_grasp]), grasp_yaw, open_w, hold=1, tol_m=0.004),
-            Waypoint(np.array([o[0], o[1], z_grasp]), grasp_yaw, 0.0, hold=6, tol_m=0.01),
+            Waypoint(np.array([o[0], o[1], z_grasp]), grasp_yaw, open_w, hold_s=0.05, tol_m=0.004),
+            Waypoint(np.array([o[0], o[1], z_grasp]), grasp_yaw, 0.0, hold_s=0.3, tol_m=0.01),
             Waypoint(np.array([o[0], o[1], CARRY_Z_M]), grasp_yaw, 0.0, tol_m=0.01),
         ]
         self.side = 0
@@ -120,8 +126,8 @@ class TabletopExpert:
             ]
         wps += [
             Waypoint(np.array([gx, gy, CARRY_Z_M]), final_yaw, 0.0, tol_m=0.01),
-            Waypoint(np.array([gx, gy, z_grasp + 0.004]), final_yaw, 0.0, hold=1, tol_m=0.006),
-            Waypoint(np.array([gx, gy, z_grasp + 0.004]), final_yaw, open_w, hold=4, tol_m=0.01),
+            Waypoint(np.array([gx, gy, z_grasp + 0.004]), final_yaw, 0.0, hold_s=0.05, tol_m=0.006),
+            Waypoint(np.array([gx, gy, z_grasp + 0.004]), final_yaw, open_w, hold_s=0.2, tol_m=0.01),
             Waypoint(np.array([gx, gy, CARRY_Z_M + 0.02]), final_yaw, open_w),
         ]
         self._plan_wps = wps
