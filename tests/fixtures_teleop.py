@@ -62,14 +62,14 @@ def frame_colour(global_index: int) -> np.ndarray:
     return np.array([(global_index * 7) % 200 + 20, (global_index * 13) % 200 + 20, 128], dtype=np.uint8)
 
 
-def _write_video(path: Path, n_frames: int, fps: int, size: tuple[int, int] = (64, 48)) -> None:
+def _write_video(path: Path, n_frames: int, fps: int, size: tuple[int, int] = (64, 48), start: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=Fraction(fps))
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
         s.options = {"crf": "10"}
         for i in range(n_frames):
-            img = np.broadcast_to(frame_colour(i), (size[1], size[0], 3)).copy()
+            img = np.broadcast_to(frame_colour(start + i), (size[1], size[0], 3)).copy()
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
         for p in s.encode():
@@ -83,13 +83,15 @@ def _stats(x: np.ndarray) -> dict[str, list]:
 
 def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int = 0, video: bool = True,
                      layout: str = "quat_open", robot_type: str = "franka", max_width: float = 0.085,
-                     corrupt: str | None = None) -> dict:
+                     corrupt: str | None = None, split_last: bool = False) -> dict:
     """Write a LeRobot v3.0 dataset and return its ground truth.
 
     Args:
         layout: ``quat_open`` (state = pos, quat xyzw, gripper 1 = open), ``rotvec_closed`` (pos, rotvec,
             gripper 1 = closed) or ``joints`` (state = 2 joint angles of TWO_LINK_MJCF, width m).
         corrupt: ``no_info`` | ``length`` (episode 1's length + 1) | ``offgrid`` (episode 1 frame 5 + 3 ms).
+        split_last: put the last episode in ``file-001`` (data and video, its video timestamps from 0),
+            as LeRobot does when a file reaches its size limit.
 
     Returns:
         ``{"episodes": [{"pos", "quat", "width", "joints", "action", "task", "first_global_frame"}], "fps"}``.
@@ -99,8 +101,12 @@ def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int 
     tasks = ["pick up the cube", "place the cube on the plate"]
     video_key = "observation.images.front"
     rows = {k: [] for k in ("index", "episode_index", "frame_index", "timestamp", "task_index", "observation.state", "action")}
-    truth, ep_rows, g = [], [], 0
+    truth, ep_rows, g, files = [], [], 0, []
+    file_start = {0: 0}
     for e, n in enumerate(lengths):
+        fidx = 1 if split_last and e == len(lengths) - 1 else 0
+        file_start.setdefault(fidx, g)
+        files += [fidx] * n
         tr = smooth_trajectory(rng, n)
         if layout == "quat_open":
             state = np.concatenate([tr["pos"], tr["quat"], (tr["width"] / max_width)[:, None]], axis=1)
@@ -125,11 +131,12 @@ def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int 
         rows["action"] += action.tolist()
         truth.append({**tr, "action": action, "state": state, "task": tasks[ti], "first_global_frame": g})
         row = {"episode_index": e, "tasks": [tasks[ti]], "length": n + (1 if corrupt == "length" and e == 1 else 0),
-               "data/chunk_index": 0, "data/file_index": 0, "dataset_from_index": g, "dataset_to_index": g + n,
+               "data/chunk_index": 0, "data/file_index": fidx, "dataset_from_index": g, "dataset_to_index": g + n,
                "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
         if video:
-            row.update({f"videos/{video_key}/chunk_index": 0, f"videos/{video_key}/file_index": 0,
-                        f"videos/{video_key}/from_timestamp": g / fps, f"videos/{video_key}/to_timestamp": (g + n) / fps})
+            v0 = g - file_start[fidx]
+            row.update({f"videos/{video_key}/chunk_index": 0, f"videos/{video_key}/file_index": fidx,
+                        f"videos/{video_key}/from_timestamp": v0 / fps, f"videos/{video_key}/to_timestamp": (v0 + n) / fps})
         for k, v in _stats(state).items():
             row[f"stats/observation.state/{k}"] = v
         ep_rows.append(row)
@@ -146,7 +153,9 @@ def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int 
         "action": pa.array(rows["action"], pa.list_(pa.float32(), dim)),
     })
     (root / "data" / "chunk-000").mkdir(parents=True, exist_ok=True)
-    pq.write_table(data, root / "data" / "chunk-000" / "file-000.parquet")
+    file_col = np.asarray(files)
+    for fidx in sorted(file_start):
+        pq.write_table(data.filter(pa.array(file_col == fidx)), root / "data" / "chunk-000" / f"file-{fidx:03d}.parquet")
     (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(ep_rows), root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     pd.DataFrame({"task_index": list(range(len(tasks)))}, index=tasks).to_parquet(root / "meta" / "tasks.parquet")
@@ -163,7 +172,9 @@ def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int 
         features[video_key] = {"dtype": "video", "shape": [48, 64, 3], "names": ["height", "width", "channels"],
                                "info": {"video.height": 48, "video.width": 64, "video.codec": "h264", "video.pix_fmt": "yuv420p",
                                         "video.is_depth_map": False, "video.fps": fps, "video.channels": 3, "has_audio": False}}
-        _write_video(root / "videos" / video_key / "chunk-000" / "file-000.mp4", g, fps)
+        for fidx, start in file_start.items():
+            n_file = int((file_col == fidx).sum())
+            _write_video(root / "videos" / video_key / "chunk-000" / f"file-{fidx:03d}.mp4", n_file, fps, start=start)
     info = {"codebase_version": "v3.0", "robot_type": robot_type, "total_episodes": len(lengths), "total_frames": g,
             "total_tasks": len(tasks), "chunks_size": 1000, "data_files_size_in_mb": 100, "video_files_size_in_mb": 500,
             "fps": fps, "splits": {"train": f"0:{len(lengths)}"},

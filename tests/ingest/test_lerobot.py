@@ -77,6 +77,20 @@ def test_shared_video_cut_by_timestamps(imported):
             np.testing.assert_allclose(frames[k, 24, 32].astype(float), frame_colour(g + k).astype(float), atol=6)
 
 
+def test_episodes_spread_over_data_and_video_files(tmp_path):
+    truth = write_lerobot_v3(tmp_path / "ds", lengths=(8, 10, 7), split_last=True)
+    assert (tmp_path / "ds" / "data" / "chunk-000" / "file-001.parquet").is_file()
+    (res,) = ingest_teleop(tmp_path / "ds", tmp_path / "lake", mapping=OPEN_MAPPING)
+    lake = Lake.open(tmp_path / "lake")
+    for eid, tr, n in zip(res.episode_ids, truth["episodes"], (8, 10, 7)):
+        f = _frames(lake, eid)
+        np.testing.assert_allclose(f["gripper_width"].to_numpy(), tr["width"], atol=1e-6)
+        frames = read_frames(lake.video_path("front", eid))
+        assert frames.shape[0] == n
+        for k in (0, n - 1):
+            np.testing.assert_allclose(frames[k, 24, 32].astype(float), frame_colour(tr["first_global_frame"] + k).astype(float), atol=6)
+
+
 def test_reingest_is_a_noop(imported):
     root, truth, results, lake = imported
     again = ingest_teleop(root / "ds", lake, mapping=OPEN_MAPPING)
