@@ -40,7 +40,8 @@ from umi_bench.ids import episode_id, sha256_bytes, split_for
 log = logging.getLogger(__name__)
 
 ROT_FORMATS = ("quat_xyzw", "quat_wxyz", "rotvec", "euler_xyz")
-GRIPPER_CONVENTIONS = ("width_m", "open_is_1", "closed_is_1", "finger_joints")
+GRIPPER_CONVENTIONS = ("width_m", "open_is_1", "closed_is_1", "finger_joints", "linear")
+JOINT_UNITS = ("rad", "deg")
 FORMATS = ("lerobot", "robomimic")
 SUCCESS_FEATURE = "next.success"  # LeRobot's per-frame success flag (sim datasets); episode success = any frame
 SIDECAR_MAPPING = "teleop_mapping.yaml"  # a dataset may ship its own mapping in its root folder
@@ -62,9 +63,13 @@ class TeleopMapping:
             (4), ``rotvec`` (3, axis-angle rad) or ``euler_xyz`` (3, extrinsic x-y-z rad, scipy "xyz").
         gripper_feature / gripper_dims / gripper_convention: ``width_m`` (1 dim, metres between pads),
             ``open_is_1`` / ``closed_is_1`` (1 dim in [0, 1], scaled to [min, max] width),
-            ``finger_joints`` (prismatic finger positions; width = sum of their absolute values).
+            ``finger_joints`` (prismatic finger positions; width = sum of their absolute values),
+            ``linear`` (1 dim: ``gripper_open_value`` -> max width, ``gripper_closed_value`` -> min width,
+            e.g. a gripper motor angle in degrees).
+        gripper_open_value / gripper_closed_value: raw values at fully open / closed (``linear`` only).
         gripper_min_width_m / gripper_max_width_m: the gripper's width range (embodiment row).
-        joint_feature / joint_dims / joint_names: joint positions (rad), stored as ``joint_pos``.
+        joint_feature / joint_dims / joint_names: joint positions, stored as ``joint_pos`` (rad).
+        joint_unit: ``rad`` or ``deg`` (LeRobot's SO-100 records degrees); converted to radians.
         joint_target_dims: dims of the action that are joint targets, stored as ``joint_target``.
         frame: name of the frame the poses are in (episodes.world_frame), e.g. ``robot_base``.
         kinematics_mjcf / kinematics_site: MJCF model and site for forward kinematics (joint-only data).
@@ -87,10 +92,13 @@ class TeleopMapping:
     gripper_convention: str = "width_m"
     gripper_min_width_m: float = 0.0
     gripper_max_width_m: float = 0.08
+    gripper_open_value: float | None = None
+    gripper_closed_value: float | None = None
     joint_feature: str | None = None
     joint_dims: str | None = None
     joint_names: tuple[str, ...] | None = None
     joint_target_dims: str | None = None
+    joint_unit: str = "rad"
     frame: str = "robot_base"
     kinematics_mjcf: str | None = None
     kinematics_site: str | None = None
@@ -109,6 +117,11 @@ class TeleopMapping:
             raise MappingError(f"mapping gripper_convention {self.gripper_convention!r}: expected one of {', '.join(GRIPPER_CONVENTIONS)}")
         if not self.gripper_max_width_m > self.gripper_min_width_m >= 0:
             raise MappingError(f"mapping gripper widths: need 0 <= min < max, got {self.gripper_min_width_m}, {self.gripper_max_width_m}")
+        if self.joint_unit not in JOINT_UNITS:
+            raise MappingError(f"mapping joint_unit {self.joint_unit!r}: expected rad or deg")
+        if self.gripper_convention == "linear" and (
+                self.gripper_open_value is None or self.gripper_closed_value is None or self.gripper_open_value == self.gripper_closed_value):
+            raise MappingError("mapping gripper_convention linear needs different gripper_open_value and gripper_closed_value")
         if self.camera_mount not in ("static", "wrist", "head"):
             raise MappingError(f"mapping camera_mount {self.camera_mount!r}: expected static, wrist or head")
         for name in ("tcp_pos_dims", "tcp_rot_dims", "gripper_dims", "joint_dims", "joint_target_dims"):
@@ -147,7 +160,7 @@ class TeleopMapping:
         if values.get("camera_mounts") is not None:
             cm = values["camera_mounts"]
             values["camera_mounts"] = tuple(sorted(cm.items() if isinstance(cm, dict) else (tuple(x) for x in cm)))
-        for key in ("gripper_min_width_m", "gripper_max_width_m", "control_rate_hz"):
+        for key in ("gripper_min_width_m", "gripper_max_width_m", "control_rate_hz", "gripper_open_value", "gripper_closed_value"):
             if values.get(key) is not None:
                 values[key] = float(values[key])
         return replace(base or cls(), **values)
@@ -346,7 +359,15 @@ def gripper_to_width(values: np.ndarray, mapping: TeleopMapping) -> np.ndarray:
         return v.copy()
     if conv == "open_is_1":
         return lo + v * (hi - lo)
+    if conv == "linear":
+        opened = (v - mapping.gripper_closed_value) / (mapping.gripper_open_value - mapping.gripper_closed_value)
+        return lo + opened * (hi - lo)
     return lo + (1.0 - v) * (hi - lo)
+
+
+def _joints_rad(values: np.ndarray, mapping: TeleopMapping) -> np.ndarray:
+    """Joint positions (T, J) in the mapping's unit -> radians."""
+    return np.radians(values) if mapping.joint_unit == "deg" else values
 
 
 class ForwardKinematics:
@@ -472,7 +493,7 @@ def build_batch(raw: RawDataset, mapping: TeleopMapping) -> Batch:
             valid = np.ones(n, dtype=bool)
             tracking = np.full(n, "ground_truth" if raw.fmt == "robomimic" else "ok", dtype=object)
         else:
-            joints = _select(raw, ep, mapping.feature("joint"), mapping.joint_dims, "joints")
+            joints = _joints_rad(_select(raw, ep, mapping.feature("joint"), mapping.joint_dims, "joints"), mapping)
             if fk is not None:
                 pos, quat = fk.tcp(joints)
                 valid = np.ones(n, dtype=bool)
@@ -489,12 +510,12 @@ def build_batch(raw: RawDataset, mapping: TeleopMapping) -> Batch:
             tracking = np.asarray(ep.extra["tracking_state"], dtype=object)
         frames.update(tcp_pos=pos, tcp_quat=quat, gripper_width=width, valid=valid, tracking_state=tracking.tolist())
         if mapping.joint_dims is not None:
-            frames["joint_pos"] = [list(r) for r in _select(raw, ep, mapping.feature("joint"), mapping.joint_dims, "joints")]
+            frames["joint_pos"] = [list(r) for r in _joints_rad(_select(raw, ep, mapping.feature("joint"), mapping.joint_dims, "joints"), mapping)]
         if mapping.action_feature is not None:
             actions = _select(raw, ep, mapping.action_feature, "all", "raw_action")
             frames["raw_action"] = [list(r) for r in actions]
             if mapping.joint_target_dims is not None:
-                frames["joint_target"] = [list(r) for r in _select(raw, ep, mapping.action_feature, mapping.joint_target_dims, "joint_target")]
+                frames["joint_target"] = [list(r) for r in _select(raw, ep, mapping.action_feature, mapping.joint_target_dims, "joint_target")]  # as recorded
         for name in ("tag_seen", "joint_target", "raw_action", "hand_keypoints", "hand_confidence", "object_pos", "object_quat"):
             if name in ep.extra:  # restored from an umi-bench export
                 frames[name] = ep.extra[name]

@@ -83,7 +83,7 @@ def _stats(x: np.ndarray) -> dict[str, list]:
 
 def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int = 0, video: bool = True,
                      layout: str = "quat_open", robot_type: str = "franka", max_width: float = 0.085,
-                     corrupt: str | None = None, split_last: bool = False) -> dict:
+                     corrupt: str | None = None, split_last: bool = False, state_transform=None) -> dict:
     """Write a LeRobot v3.0 dataset and return its ground truth.
 
     Args:
@@ -92,6 +92,8 @@ def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int 
         corrupt: ``no_info`` | ``length`` (episode 1's length + 1) | ``offgrid`` (episode 1 frame 5 + 3 ms).
         split_last: put the last episode in ``file-001`` (data and video, its video timestamps from 0),
             as LeRobot does when a file reaches its size limit.
+        state_transform: optional function applied to each episode's state (T, D) before writing
+            (e.g. joints to degrees); the returned truth keeps SI values.
 
     Returns:
         ``{"episodes": [{"pos", "quat", "width", "joints", "action", "task", "first_global_frame"}], "fps"}``.
@@ -117,6 +119,8 @@ def write_lerobot_v3(root: Path, lengths=(20, 25, 15), fps: int = 10, seed: int 
             tr["joints"] = q
             tr["pos"], tr["quat"] = two_link_tcp(q)
             state = np.concatenate([q, tr["width"][:, None]], axis=1)
+        if state_transform is not None:
+            state = state_transform(state)
         action = np.concatenate([state[1:], state[-1:]], axis=0) + 0.001
         ti = e % 2
         ts = np.arange(n) / fps

@@ -131,6 +131,24 @@ def test_joint_only_with_forward_kinematics(tmp_path):
     assert set(lake.scan("episodes").collect()["status"]) == {"accepted"}
 
 
+def test_degrees_and_linear_gripper_through_cli(tmp_path):
+    """SO-100 style: joints in degrees, gripper a raw motor value (here: width_m * 1000 + 5, open at 90, closed at 5)."""
+    truth = write_lerobot_v3(tmp_path / "ds", layout="joints", video=False, lengths=(7,), state_transform=lambda s: np.concatenate(
+        [np.degrees(s[:, :2]), s[:, 2:] / 0.085 * 85 + 5], axis=1))
+    (tmp_path / "arm.xml").write_text(TWO_LINK_MJCF)
+    result = CliRunner().invoke(cli, ["ingest", "teleop", str(tmp_path / "ds"), "--lake", str(tmp_path / "lake"), "--tcp-pos-dims", "none",
+                                      "--tcp-rot-dims", "none", "--joint-dims", "0:2", "--joint-unit", "deg", "--gripper-dim", "2",
+                                      "--gripper-convention", "linear", "--gripper-open-value", "90", "--gripper-closed-value", "5",
+                                      "--gripper-max-width", "0.085", "--kinematics-mjcf", str(tmp_path / "arm.xml"),
+                                      "--kinematics-site", "tcp"])
+    assert result.exit_code == 0, result.output
+    f = Lake.open(tmp_path / "lake").scan("frames").sort("frame_index").collect()
+    tr = truth["episodes"][0]
+    np.testing.assert_allclose(np.array(f["tcp_pos"].to_list()), tr["pos"], atol=1e-5)
+    np.testing.assert_allclose(np.array(f["joint_pos"].to_list()), tr["joints"], atol=1e-6)
+    np.testing.assert_allclose(f["gripper_width"].to_numpy(), tr["width"], atol=1e-6)
+
+
 def test_joint_only_without_model_is_kept_invalid_and_rejected(tmp_path):
     write_lerobot_v3(tmp_path / "ds", layout="joints", video=False, lengths=(6,))
     mapping = TeleopMapping(tcp_pos_dims=None, tcp_rot_dims=None, joint_dims="0:2", gripper_dims="2")

@@ -16,6 +16,7 @@ _MAPPING_FLAGS = {
     "state_feature": "state_feature", "tcp_pos_dims": "tcp_pos_dims", "tcp_rot_dims": "tcp_rot_dims",
     "tcp_rot_format": "tcp_rot_format", "gripper_dim": "gripper_dims", "gripper_convention": "gripper_convention",
     "gripper_min_width": "gripper_min_width_m", "gripper_max_width": "gripper_max_width_m", "joint_dims": "joint_dims",
+    "gripper_open_value": "gripper_open_value", "gripper_closed_value": "gripper_closed_value", "joint_unit": "joint_unit",
     "joint_names": "joint_names", "joint_target_dims": "joint_target_dims", "frame": "frame", "kinematics_mjcf": "kinematics_mjcf",
     "kinematics_site": "kinematics_site", "task": "task", "robot_type": "robot_type", "embodiment_id": "embodiment_id",
 }
@@ -31,10 +32,13 @@ _MAPPING_FLAGS = {
 @click.option("--tcp-rot-dims", "--tcp-quat-dims", "tcp_rot_dims", help="TCP rotation dims, e.g. 3:7.")
 @click.option("--tcp-rot-format", type=click.Choice(["quat_xyzw", "quat_wxyz", "rotvec", "euler_xyz"]))
 @click.option("--gripper-dim", help="Gripper dim(s), e.g. 7.")
-@click.option("--gripper-convention", type=click.Choice(["width_m", "open_is_1", "closed_is_1", "finger_joints"]))
+@click.option("--gripper-convention", type=click.Choice(["width_m", "open_is_1", "closed_is_1", "finger_joints", "linear"]))
+@click.option("--gripper-open-value", type=float, help="Raw gripper value when fully open (--gripper-convention linear).")
+@click.option("--gripper-closed-value", type=float, help="Raw gripper value when closed (--gripper-convention linear).")
 @click.option("--gripper-min-width", type=float, help="Fully closed width (m).")
 @click.option("--gripper-max-width", type=float, help="Fully open width (m).")
 @click.option("--joint-dims", help="Joint position dims, e.g. 0:7.")
+@click.option("--joint-unit", type=click.Choice(["rad", "deg"]), help="Unit of the joint dims (default rad).")
 @click.option("--joint-target-dims", help="Action dims that are joint targets (kept as joint_target), e.g. 0:7.")
 @click.option("--joint-names", help="Comma-separated joint names (MJCF joint names for --kinematics-mjcf).")
 @click.option("--frame", help="Frame the poses are in (episodes.world_frame), e.g. robot_base.")
