@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -41,10 +41,9 @@ def dashboard(lake_path: str, port: int, address: str) -> None:
     Example: umi-bench dashboard --lake ./demo-lake --port 8501
     """
     lake = Lake.open(lake_path)
+    command = streamlit_command(lake.root, port, address)
     click.echo(f"umi-bench dashboard on http://{address}:{port}  (lake {lake.root}, version {lake.version}; Ctrl-C to stop)")
-    try:
-        code = subprocess.call(streamlit_command(lake.root, port, address))
-    except KeyboardInterrupt:
-        code = 0
-    if code:
-        raise click.ClickException(f"streamlit exited with code {code}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the Streamlit server (no child process left behind when this one is signalled).
+    os.execv(command[0], command)
