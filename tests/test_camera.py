@@ -139,3 +139,14 @@ def test_umi_image_mask_matches_umi_mask_json():
     small = umi_image_mask(960, 720)
     assert small.shape == (720, 960) and round(float((small == 0).mean()), 3) == round(float((full == 0).mean()), 3)
     assert (umi_image_mask(960, 720, mirrors=False, gripper=False) == 255).all()
+
+
+def test_orbslam3_settings_keys():
+    cam = umi_gopro_camera(960, 720)
+    s = cam.orbslam3_settings()
+    assert s["Camera.type"] == "KannalaBrandt8" and (s["Camera.width"], s["Camera.height"]) == (960, 720)
+    assert [s[f"Camera1.k{i}"] for i in range(1, 5)] == list(cam.distortion)
+    assert s["IMU.T_b_c1"] == cam.T_imu_camera.reshape(-1).tolist()
+    assert (s["IMU.NoiseGyro"], s["IMU.NoiseAcc"], s["IMU.GyroWalk"], s["IMU.AccWalk"], s["IMU.Frequency"]) == (0.0015, 0.017, 5e-5, 0.0055, 200.0)
+    pin = CameraModel("head", "pinhole", 640, 480, 500.0, 500.0, 320.0, 240.0, (), 20.0, mount="head").orbslam3_settings()
+    assert pin["Camera.type"] == "PinHole" and pin["Camera1.p2"] == 0.0 and "IMU.T_b_c1" not in pin

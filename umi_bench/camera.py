@@ -326,6 +326,43 @@ class CameraModel:
         rays = self.unproject(pixels)
         return rays[:, :2] / rays[:, 2:3]
 
+    # --- ORB-SLAM3 ------------------------------------------------------------------------------
+    def orbslam3_settings(self) -> dict[str, Any]:
+        """The camera and IMU keys of an ORB-SLAM3 settings file (``File.version: "1.0"``).
+
+        ``Camera.type`` is ``"KannalaBrandt8"`` (k1..k4) or ``"PinHole"`` (k1, k2, p1, p2[, k3]);
+        ``IMU.T_b_c1`` is :attr:`T_imu_camera` as a row-major list (write it as an
+        ``!!opencv-matrix``); the ``IMU.*`` noise keys are present only when :attr:`imu` is set.
+        The SLAM module merges these with its ORB/viewer keys and writes the YAML.
+        """
+        out: dict[str, Any] = {
+            "Camera.type": "KannalaBrandt8" if self.model == "kannala_brandt" else "PinHole",
+            "Camera1.fx": self.fx,
+            "Camera1.fy": self.fy,
+            "Camera1.cx": self.cx,
+            "Camera1.cy": self.cy,
+            "Camera.width": self.width,
+            "Camera.height": self.height,
+            "Camera.fps": self.fps,
+        }
+        names = ("k1", "k2", "k3", "k4") if self.model == "kannala_brandt" else ("k1", "k2", "p1", "p2", "k3")
+        for key, value in zip(names, self.distortion):
+            out[f"Camera1.{key}"] = value
+        if self.model == "pinhole" and not self.distortion:
+            out.update({"Camera1.k1": 0.0, "Camera1.k2": 0.0, "Camera1.p1": 0.0, "Camera1.p2": 0.0})
+        if self.imu is not None:
+            out.update(
+                {
+                    "IMU.T_b_c1": [float(v) for v in self.T_imu_camera.reshape(-1)],
+                    "IMU.NoiseGyro": self.imu.gyro_noise,
+                    "IMU.NoiseAcc": self.imu.accel_noise,
+                    "IMU.GyroWalk": self.imu.gyro_walk,
+                    "IMU.AccWalk": self.imu.accel_walk,
+                    "IMU.Frequency": self.imu.rate_hz,
+                }
+            )
+        return out
+
     # --- lake rows -----------------------------------------------------------------------------
     def to_row(self) -> dict[str, Any]:
         """One element of ``embodiments.cameras`` (schemas/v1/embodiments.json).
