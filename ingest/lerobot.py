@@ -6,8 +6,9 @@ Layout (LeRobot's documented v3.0): ``meta/info.json`` (``codebase_version``, ``
 ``data/chunk_index``, ``data/file_index``, ``dataset_from_index``, ``dataset_to_index``,
 ``videos/<key>/{chunk_index,file_index,from_timestamp,to_timestamp}``), ``meta/tasks.parquet`` (task
 string -> ``task_index``), ``data/chunk-*/file-*.parquet`` rows (``index``, ``episode_index``,
-``frame_index``, ``timestamp`` s, ``task_index``, features), ``videos/<key>/chunk-*/file-*.mp4`` shared
-by several episodes and cut by the from/to timestamps.
+``frame_index``, ``timestamp`` s, ``task_index``, features; ``image`` features as encoded image bytes),
+``videos/<key>/chunk-*/file-*.mp4`` shared by several episodes and cut by the from/to timestamps. Video
+and image features become one MP4 per episode and camera (camera name = last dotted part of the key).
 
 Checks (each a named error, raised before anything is written): missing ``info.json``
 (:class:`MissingInfoJson`), an episode whose ``length`` differs from its data rows
@@ -68,6 +69,22 @@ def _extra_values(name: str, m: np.ndarray) -> list:
         return [None if v < 0 else bool(v) for v in m[:, 0]]
     rows = [None if np.all(np.isnan(r)) else r.tolist() for r in m]
     return [None if r is None else r[0] for r in rows] if name in _SCALAR_EXTRAS else rows
+
+
+def _decode_images(cells: list, where: Path, key: str, episode: int) -> np.ndarray:
+    """HF ``Image`` cells (``{"bytes", "path"}``) -> (T, H, W, 3) uint8 RGB, cropped to even sizes for H.264."""
+    import cv2
+
+    frames = []
+    for i, cell in enumerate(cells):
+        raw = cell.get("bytes") if isinstance(cell, dict) else cell
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
+        if img is None:
+            raise TeleopFormatError(f"{where}: episode {episode} frame {i}: {key} is not a decodable image")
+        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    stack = np.stack(frames)
+    h, w = stack.shape[1] // 2 * 2, stack.shape[2] // 2 * 2
+    return np.ascontiguousarray(stack[:, :h, :w])
 
 
 def _dim_names(names: Any) -> list[str] | None:
@@ -138,6 +155,7 @@ def read_lerobot(path: str | Path, work_dir: str | Path) -> RawDataset:
     fps = float(info["fps"])
     features: dict[str, dict[str, Any]] = info["features"]
     video_keys = [k for k, f in features.items() if f.get("dtype") == "video"]
+    image_keys = [k for k, f in features.items() if f.get("dtype") == "image"]
     numeric = [k for k, f in features.items()
                if f.get("dtype") not in ("video", "image", "string") and k not in DEFAULT_COLUMNS and not k.startswith(UMI_PREFIX)]
 
@@ -240,6 +258,15 @@ def read_lerobot(path: str | Path, work_dir: str | Path) -> RawDataset:
                 raise EpisodeLengthMismatch(f"{ep_files[0]}: episode {e}: video {key} spans {t1 - t0:.4f} s, {length} frames need {length / fps:.4f} s")
             camera = key.split(".")[-1]
             frames = read_frames(vpath, t0, length, fps)
+            out = Path(work_dir) / f"{camera}_{e:06d}.mp4"
+            write_mp4(out, frames, fps)
+            videos[camera] = out
+            cameras[camera] = {"width": frames.shape[2], "height": frames.shape[1], "fps": fps}
+        for key in image_keys:  # PNG/JPEG bytes per row (HF datasets Image) -> one MP4 per episode
+            if key not in data.column_names:
+                raise TeleopFormatError(f"{where}: info.json declares image feature {key!r}, data has no such column")
+            camera = key.split(".")[-1]
+            frames = _decode_images(data.column(key).take(pa.array(order[lo:hi])).to_pylist(), where, key, e)
             out = Path(work_dir) / f"{camera}_{e:06d}.mp4"
             write_mp4(out, frames, fps)
             videos[camera] = out

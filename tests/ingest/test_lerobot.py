@@ -230,7 +230,7 @@ def test_cli_ingest_teleop(tmp_path, good_dataset):
 
 
 def test_dataset_written_by_lerobot_itself(tmp_path):
-    """tests/data/lerobot_v3_so100_tiny was written by lerobot 0.4.4's own writer (see its README)."""
+    """tests/data/lerobot_v3_so100_tiny was written by lerobot 0.4.4's own writer (see tests/data/README_lerobot_fixtures.md)."""
     truth = np.load(LEROBOT_WRITTEN.parent / "lerobot_v3_so100_tiny_state.npy")
     (res,) = ingest_teleop(LEROBOT_WRITTEN, tmp_path / "lake", mapping=TeleopMapping(gripper_convention="open_is_1", gripper_max_width_m=0.1))
     lake = Lake.open(tmp_path / "lake")
@@ -247,3 +247,18 @@ def test_dataset_written_by_lerobot_itself(tmp_path):
     for e, n, first in zip(eps["episode_id"], (12, 9), (0, 50)):  # AV1 video shared by both episodes, cut by timestamps
         grey = read_frames(lake.video_path("cam", e))[:, 24, 32, 0].astype(int)
         assert len(grey) == n and np.all(np.abs(grey - (first + 10 * np.arange(n))) <= 3)
+
+
+def test_image_feature_written_by_lerobot_becomes_a_video(tmp_path):
+    """tests/data/lerobot_v3_images_tiny: LeRobot's PNG-in-parquet ``image`` features become per-episode MP4s."""
+    root = LEROBOT_WRITTEN.parent / "lerobot_v3_images_tiny"
+    truth = np.load(LEROBOT_WRITTEN.parent / "lerobot_v3_images_tiny_state.npy")
+    (res,) = ingest_teleop(root, tmp_path / "lake", mapping=TeleopMapping(gripper_convention="open_is_1", gripper_max_width_m=0.1))
+    lake = Lake.open(tmp_path / "lake")
+    f = pl.concat([lake.frames(e).collect() for e in res.episode_ids])
+    np.testing.assert_array_equal(np.array(f["tcp_pos"].to_list()), truth[:, :3].astype(np.float64))
+    for e, n, first in zip(res.episode_ids, (5, 4), (0, 50)):
+        grey = read_frames(lake.video_path("cam", e))[:, 8, 10, 0].astype(int)
+        assert len(grey) == n and np.all(np.abs(grey - (first + 10 * np.arange(n))) <= 3)
+    (emb,) = lake.scan("embodiments").collect().to_dicts()
+    assert [(c["name"], c["width"], c["height"]) for c in emb["cameras"]] == [("cam", 20, 16)]
