@@ -91,3 +91,28 @@ def test_cli_collect_and_tasks(tmp_path):
     bad = runner.invoke(cli, ["sim", "collect", "nope", "--episodes", "1", "--lake", str(lake)])
     assert bad.exit_code == 1
     assert bad.output.splitlines()[-1].startswith("Error: unknown sim task 'nope'; valid tasks: pick_place, bar_align,")
+
+
+@pytest.mark.parametrize("task, camera", [("pick_place", "front"), ("pick_place", "wrist"), ("mw_pick_place", "corner2")])
+def test_embodiment_camera_calibration_projects_the_object_onto_its_pixels(task, camera):
+    import numpy as np
+
+    from umi_bench.sim import embodiment_row, make_env
+    from umi_bench.sim.demos import CAMERA_SIZE
+
+    cam = next(c for c in embodiment_row(task)["cameras"] if c["name"] == camera)
+    assert (cam["height"], cam["width"], cam["model"]) == (*CAMERA_SIZE, "pinhole")
+    env = make_env(task, render=True, image_size=CAMERA_SIZE)
+    obs, _ = env.reset(seed=0)
+    T = np.array(cam["T_tcp_camera"]).reshape(4, 4)
+    if cam["mount"] == "wrist":  # T_tcp_camera: camera pose in the TCP frame
+        from umi_bench.geometry import pose_to_matrix
+
+        T = pose_to_matrix(obs["tcp_pos"], obs["tcp_quat"]) @ T
+    p = np.linalg.inv(T) @ np.r_[obs["object_pos"], 1.0]
+    fx, fy, cx, cy = cam["intrinsics"]
+    u, v = fx * p[0] / p[2] + cx, fy * p[1] / p[2] + cy
+    assert p[2] > 0 and 0 <= u < cam["width"] and 0 <= v < cam["height"]
+    r, g, b = env.render_camera(camera)[int(v), int(u)].astype(int)
+    env.close()
+    assert r > 2 * g and r > 2 * b  # both objects are red: the pixel the object projects to shows it

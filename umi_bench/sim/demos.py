@@ -108,7 +108,7 @@ def embodiment_row(task: str, gripper: GripperParams | None = None, control_hz: 
         env = make_env(task)
         try:
             env.reset(seed=0)
-            cams = [_camera_entry(env.mw.model, env.mw.data, "corner2", "static", CAMERA_SIZE, env.control_hz, None)]
+            cams = [_camera_entry(env.mw.model, env.mw.data, "corner2", "static", CAMERA_SIZE, env.control_hz, None, rolled=True)]
         finally:
             env.close()
         return {
@@ -150,7 +150,9 @@ def embodiment_row(task: str, gripper: GripperParams | None = None, control_hz: 
     }
 
 
-def _camera_entry(model, data, name: str, mount: str, image_size: tuple[int, int], fps: float, tcp_site: int | None) -> dict[str, Any]:
+def _camera_entry(model, data, name: str, mount: str, image_size: tuple[int, int], fps: float, tcp_site: int | None,
+                  rolled: bool = False) -> dict[str, Any]:
+    """A ``cameras`` entry for a MuJoCo camera; ``rolled``: images are turned 180 deg (Meta-World corners)."""
     import mujoco
 
     cam = model.camera(name).id
@@ -159,7 +161,8 @@ def _camera_entry(model, data, name: str, mount: str, image_size: tuple[int, int
     f = (h / 2.0) / math.tan(fovy / 2.0)
     mujoco.mj_forward(model, data)
     T_world_cam = np.eye(4)
-    T_world_cam[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])  # MuJoCo -> OpenCV axes
+    # MuJoCo cameras look along -z with y up; OpenCV: z forward, y down. A 180 deg roll negates x and y.
+    T_world_cam[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ np.diag([-1.0, 1.0, -1.0] if rolled else [1.0, -1.0, -1.0])
     T_world_cam[:3, 3] = data.cam_xpos[cam]
     T = T_world_cam
     if tcp_site is not None:

@@ -31,6 +31,9 @@ from umi_bench.geometry import canonical_quat
 logger = logging.getLogger(__name__)
 
 MW_MAX_WIDTH_M = 0.1  # Meta-World normalises the finger distance by 0.1 m
+# Meta-World's corner cameras are rolled 180 deg (their images come out upside down); render() turns them
+# upright, i.e. it renders a camera rolled by another 180 deg about its optical axis.
+ROLLED_CAMERAS = frozenset({"corner", "corner2", "corner3"})
 
 
 @dataclass(frozen=True)
@@ -177,14 +180,15 @@ class MetaWorldEnv(gym.Env):
         return self.render_camera(self.camera)
 
     def render_camera(self, camera: str) -> np.ndarray:
-        """RGB image (H, W, 3) uint8 from a named Meta-World camera."""
+        """RGB image (H, W, 3) uint8 from a named Meta-World camera (corner cameras turned upright)."""
         if self._renderer is None:
             self._renderer = mujoco.Renderer(self.mw.model, self.image_size[0], self.image_size[1])
             flags = self._renderer.scene.flags
             flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
             flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
         self._renderer.update_scene(self.mw.data, camera=camera)
-        return self._renderer.render()
+        img = self._renderer.render()
+        return np.ascontiguousarray(img[::-1, ::-1]) if camera in ROLLED_CAMERAS else img
 
     def close(self) -> None:
         if self._renderer is not None:
