@@ -49,4 +49,6 @@ rejected = reports.rejected_episodes(con)
 if rejected.height == 0:
     st.success("No rejected episodes.")
 else:
-    st.dataframe(rejected, hide_index=True, width="stretch", key="data_rejected")
+    rejected = rejected.with_columns(("episode?episode=" + pl.col("episode_id")).alias("open"))
+    st.dataframe(rejected, hide_index=True, width="stretch", key="data_rejected",
+                 column_config={"open": st.column_config.LinkColumn("open", display_text="episode page")})

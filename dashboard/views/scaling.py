@@ -23,6 +23,11 @@ view = c3.radio("View", ["success rate", "failure rate"], horizontal=True, key="
 
 points = reports.scaling_points(con, task=task, axis=axis)
 fits = reports.scaling_fits(con, task=task, axis=axis)
+sweeps = sorted(set(points["sweep_id"].to_list()))
+if len(sweeps) > 1:
+    sweep = st.selectbox("Sweep", sweeps, key="sc_sweep")
+    points = points.filter(pl.col("sweep_id") == sweep)
+    fits = fits.filter(pl.col("sweep_id") == sweep)
 policies = sorted(set(points["policy"].to_list()))
 chosen = st.multiselect("Policies", policies, default=policies, key="sc_policies")
 points = points.filter(pl.col("policy").is_in(chosen))

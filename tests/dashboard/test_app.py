@@ -82,6 +82,7 @@ def test_data_breakdowns_quality_and_rejections(app):
     assert len(at.get("plotly_chart")) == 1 + 4  # breakdown bar + one histogram per quality metric
     rejected = at.dataframe[1].value
     assert rejected["reject_reason"].tolist() == [viz_lake.REJECT_REASON] * 2
+    assert rejected["open"].tolist() == [f"episode?episode={e}" for e in rejected["episode_id"]]
     assert sorted(rejected["source_kind"]) == ["ego", "umi"]
 
     at.radio(key="data_by").set_value("object").run()
@@ -92,9 +93,9 @@ def test_data_breakdowns_quality_and_rejections(app):
 
 def test_episode_page_plots_and_rerun_button(app, tmp_path):
     rejected_umi = viz_lake.episode_ids("umi")[2]
-    at = ok(app.run().switch_page("views/episode.py").run())
-    at.selectbox(key="ep_id").set_value(rejected_umi).run()
-    ok(at)
+    app.query_params["episode"] = rejected_umi  # the Data page links here with ?episode=<id>
+    at = ok(app.switch_page("views/episode.py").run())
+    assert at.selectbox(key="ep_id").value == rejected_umi
     assert {m.label: m.value for m in at.metric} == {"Status": "rejected", "Frames": "40", "Duration [s]": "3.90", "Tracked fraction": "0.400"}
     assert at.warning[0].value == f"Rejected: {viz_lake.REJECT_REASON}"
     assert len(at.get("plotly_chart")) == 2

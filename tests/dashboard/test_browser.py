@@ -23,6 +23,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests import viz_lake
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -111,7 +113,7 @@ def test_every_page_in_headless_chromium(server, browser):
     pages = {
         "scaling": ("Scaling", "Fits", "Points"),
         "data": ("Data", "Episodes", "Rejected episodes", "Quality"),
-        "episode": ("Episode", "Replay in Rerun", "Write Rerun recording"),
+        f"episode?episode={viz_lake.episode_ids('umi')[2]}": ("Replay in Rerun", f"Rejected: {viz_lake.REJECT_REASON}"),
         "sql": ("SQL", "Read-only DuckDB", "5 rows"),
     }
     for path, texts in pages.items():
