@@ -22,7 +22,8 @@ from umi_bench.errors import EmptySlice, EpisodeNotFound, QueryError
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     rr.set_strict_mode(True)  # a bad log call raises instead of printing a warning
-    return viz_lake.build_lake(tmp_path_factory.mktemp("viz") / "lake")
+    yield viz_lake.build_lake(tmp_path_factory.mktemp("viz") / "lake")
+    rr.set_strict_mode(False)
 
 
 def read_rrd(path: Path) -> dict:
