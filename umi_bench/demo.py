@@ -62,5 +62,19 @@ def _stage_synthetic(lake: Lake, work: Path, seed: int, echo: Callable[[str], No
     return f"{committed} synthetic episodes committed (umi, teleop, ego)"
 
 
+def _stage_teleop(lake: Lake, work: Path, seed: int, echo: Callable[[str], None]) -> str:
+    """A sim teleop robot (different gripper, 10 Hz) written as LeRobot v3, through the real importer."""
+    from ingest.teleop import ingest_teleop  # the CLI front door may reach into ingest/; done lazily
+    from umi_bench.synth.teleop import generate_teleop_dataset
+
+    path = work / "teleop_lerobot"
+    if not (path / "meta" / "info.json").is_file():
+        generate_teleop_dataset(path, n_episodes=6, seed=seed)
+    results = ingest_teleop(path, lake)
+    episodes = sum(len(r.episode_ids) for r in results)
+    skipped = all(r.skipped for r in results)
+    return f"LeRobot v3 dataset {path.name}: {episodes} episodes" + (" (already in the lake)" if skipped else " committed")
+
+
 def _stages() -> list[tuple[str, Callable]]:
-    return [("synthetic episodes", _stage_synthetic)]
+    return [("synthetic episodes", _stage_synthetic), ("teleop robot (LeRobot v3 import)", _stage_teleop)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import click
 
@@ -56,6 +57,9 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="umi-bench")
 def cli(verbose: int) -> None:
     """umi-bench: ingest, query, replay and benchmark robot-manipulation data."""
+    # Headless rendering for MuJoCo; set before any command imports mujoco (the library never sets it).
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
