@@ -89,7 +89,7 @@ def test_umi_episode_recording(lake, tmp_path):
     assert bytes(rec["/world/tcp/gopro/video"]["static"]["AssetVideo:blob"][0]) == video_file.read_bytes()
     with av.open(str(video_file)) as container:
         stream = container.streams.video[0]
-        pts_ns = sorted(int(p.pts * stream.time_base * 10**9) for p in container.demux(stream) if p.pts is not None)
+        pts_ns = sorted(round(p.pts * stream.time_base * 10**9) for p in container.demux(stream) if p.pts is not None)
     refs = rec["/world/tcp/gopro/video"]["rows"]
     assert refs["frame"] == list(range(n))
     assert [r[0] for r in refs["VideoFrameReference:timestamp"]] == pts_ns
@@ -174,6 +174,35 @@ def test_replays_the_synthetic_lake(synthetic_lake, tmp_path):
         if row["source_kind"] == "umi":
             assert len(rec["/world/tcp/wrist/video"]["rows"]["VideoFrameReference:timestamp"]) == row["n_frames"]
     assert episodes.filter(pl.col("source_kind") == "umi").height == 3
+
+
+def test_real_gopro_video_is_referenced_frame_by_frame(shared_data, tmp_path):
+    """A real GoPro MP4 (HERO5, 362 frames at 29.97 fps) in the lake: one reference per frame at its own PTS."""
+    from umi_bench.episode import Batch, EpisodeData
+    from umi_bench.ids import episode_id, sha256_file, split_for
+    from umi_bench.lake import Lake
+
+    video = shared_data / "gopro" / "karma.mp4"
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        pts_ns = sorted(round(p.pts * stream.time_base * 10**9) for p in container.demux(stream) if p.pts is not None)
+    n = len(pts_ns)
+    sha = sha256_file(video)
+    eid = episode_id(sha, 0)
+    tcp_pos, tcp_quat, width = viz_lake.tcp_trajectory(n, 0)
+    frames = {"timestamp_ns": np.array(pts_ns, dtype=np.int64), "tcp_pos": tcp_pos, "tcp_quat": tcp_quat, "gripper_width": width,
+              "valid": np.ones(n, bool), "tracking_state": ["ok"] * n}
+    row = {"episode_id": eid, "embodiment_id": "umi_test_gripper", "source_kind": "umi", "source_uri": str(video), "source_sha256": sha,
+           "segment_index": 0, "task": "pick_place", "object_ids": [], "world_frame": "table_tag13", "duration_s": pts_ns[-1] / 1e9,
+           "fps": 29.97, "status": "accepted", "split": split_for(eid)}
+    lake = Lake.create(tmp_path / "lake")
+    lake.commit(Batch(sha, [viz_lake.embodiment_row("umi_test_gripper", "umi_gripper")], [EpisodeData(row, frames, videos={"gopro": video})]))
+    rec = read_rrd(viz.save_rrd(lake, [eid], tmp_path / "gopro.rrd")[0])
+    refs = rec["/world/tcp/gopro/video"]["rows"]
+    assert n == 362
+    assert [r[0] for r in refs["VideoFrameReference:timestamp"]] == pts_ns
+    assert (np.round(seconds(refs["time"]) * 1e9).astype(np.int64) == np.array(pts_ns)).all()
+    assert bytes(rec["/world/tcp/gopro/video"]["static"]["AssetVideo:blob"][0]) == video.read_bytes()
 
 
 @pytest.mark.filterwarnings("ignore:RRD file has no footer")  # the stream is read while the client still writes it
