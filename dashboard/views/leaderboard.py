@@ -45,6 +45,7 @@ table = board.select(
     "policy", "task",
     pl.col("dataset_where").alias("slice"),
     pl.col("protocol_version").alias("protocol"),
+    pl.col("embodiment_ids").list.join(", ").alias("embodiments"),
     "success", pl.col("success_n").alias("n"), pl.col("success_rate").alias("rate"),
     "ci_low", "ci_high", pl.col("heldout_action_error").alias("heldout_err_m"),
     "train_time_s", "n_runs", "lake_version", "code_version",

@@ -63,6 +63,9 @@ fig.update_layout(
     height=480, margin={"l": 10, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h"},
 )
 st.plotly_chart(fig, key="sc_chart")
+hidden = points.filter((pl.col("failure_rate") if failure else pl.col("success_rate")) <= 0).height
+if hidden:
+    st.caption(f"{hidden} point(s) with a {view} of 0 cannot be drawn on log axes (see the table below).")
 
 st.subheader("Fits")
 if fits_shown.height == 0:

@@ -35,6 +35,7 @@ def test_leaderboard_rows_order_filters_and_drilldown(app):
     assert table["task"].tolist() == ["pick_place", "pick_place", "stack", "pick_place"]
     assert table["success"].tolist() == ["19/20", "17/20", "3/10", "1/20"]
     assert table["n"].tolist() == [20, 20, 10, 20]
+    assert {frozenset(e.split(", ")) for e in table["embodiments"]} == {frozenset({"umi_test_gripper", "teleop_test_arm"})}
     assert table["ci_low"].is_monotonic_decreasing
     assert round(table["ci_low"].iloc[0], 4) == 0.7639 and round(table["ci_high"].iloc[0], 4) == 0.9911
     assert table["lake_version"].tolist() == [3] * 4 and table["code_version"].tolist() == ["0.1.0+test"] * 4
