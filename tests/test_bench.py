@@ -76,7 +76,7 @@ def test_unknown_policy_and_protocol(lake):
     assert str(e.value) == "unknown policy 'gpt'; known policies: flow, mlp_bc, vinn"
     with pytest.raises(UnknownProtocol) as e:
         bench.run(lake, "mlp_bc", "pick_place", PICK_PLACE, protocol="v0")
-    assert str(e.value) == "unknown protocol 'v0'; available: smoke, v1"
+    assert str(e.value) == "unknown protocol 'v0'; available: demo, smoke, v1"
     with pytest.raises(ProtocolError) as e:
         load_protocol("v1").horizon("mw_pick_place")
     assert str(e.value) == "protocol v1 does not cover task 'mw_pick_place'; it covers bar_align, detour_place, pick_place"

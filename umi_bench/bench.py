@@ -482,7 +482,9 @@ def run(
     """
     cell = plan_cell(lake, policy, task, where, protocol, seed)
     if cell.run_id in committed_run_ids(lake):
-        row = lake.scan("runs").filter(__import__("polars").col("run_id") == cell.run_id).collect().to_dicts()[0]
+        import polars as pl
+
+        row = lake.scan("runs").filter(pl.col("run_id") == cell.run_id).collect().to_dicts()[0]
         log.info("run %s already in the lake; not re-running", cell.run_id)
         return RunResult.from_run_row(row)
     result = execute_cell(cell, checkpoint_path)
@@ -493,7 +495,7 @@ def run(
 def run_demo_benchmark(
     lake: Any,
     task: str = "pick_place",
-    protocol: str | Protocol = "smoke",
+    protocol: str | Protocol = "demo",
     demo_values: tuple[int, ...] = (5, 10, 20, 40),
     n_collect: int = 60,
     workers: int = 2,
