@@ -448,7 +448,7 @@ class EgoOptions:
     task: str = "pick_place"
     tag_pose_in_world: np.ndarray | None = None
     world_frame: str = EGO_WORLD_FRAME
-    min_gap_s: float = 1.0
+    min_gap_s: float = 1.5
     min_demo_s: float = 1.5
     min_tracked_fraction: float = 0.5
     min_confidence: float = 0.5

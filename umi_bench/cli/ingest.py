@@ -76,7 +76,7 @@ def teleop(path: str, lake_path: str, fmt: str | None, mapping_file: str | None,
 @click.option("--lake", "lake_path", required=True, type=click.Path(file_okay=False), help="Lake folder (created if missing).")
 @click.option("--hand-side", type=click.Choice(["left", "right"]), help="Hand to retarget (default: the one seen most).")
 @click.option("--task", default="pick_place", show_default=True, help="Task name of every demo.")
-@click.option("--min-gap", "min_gap_s", type=float, default=1.0, show_default=True, help="Hand-lost gap (s) that separates demos.")
+@click.option("--min-gap", "min_gap_s", type=float, default=1.5, show_default=True, help="Hand-lost gap (s) that separates demos.")
 @click.option("--smooth-window", type=int, default=5, show_default=True, help="Retargeting moving average (frames).")
 @click.option("--gripper-max-width", "gripper_max_width_m", type=float, default=0.08, show_default=True, help="Canonical gripper's max width (m).")
 @click.option("--json", "as_json", is_flag=True, help="Print the commit result as JSON.")

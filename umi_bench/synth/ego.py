@@ -23,9 +23,9 @@
   table tag's pose in the sim world, as a calibrated deployment would know it) and the parameters.
 
 The task is the sim's ``pick_place`` (``umi_bench.sim.tabletop.TABLETOP_TASKS``): the object starts in
-the spawn box and goes to the goal zone; demo TCP targets follow the scripted expert's waypoints
-(above the object, down, close, lift, carry, down, open, lift) with minimum-jerk timing at human
-speed. Between demos the hand rests outside the view and the scene is reset (not rendered as a motion).
+the spawn box and goes to the goal zone; the hand comes into view to a ready pose where the sim's
+TCP starts, then its TCP follows the scripted expert's waypoints (above the object, down, close, lift,
+carry, down, open, lift) with minimum-jerk timing at human speed. Between demos the hand rests outside the view and the scene is reset (not rendered as a motion).
 
 >>> from pathlib import Path; import tempfile
 >>> rec = generate_ego_recording(Path(tempfile.mkdtemp()) / "rec", seed=0, n_demos=1, width=160, height=120)
@@ -68,6 +68,7 @@ T_SIM_TAG = geometry.pose_to_matrix(np.array([-0.26, -0.02, 0.0]), np.array([0.0
 HEAD_POS_SIM = np.array([0.02, -0.46, 0.44])
 LOOK_AT_SIM = np.array([0.0, -0.02, 0.0])
 HAND_HOME_SIM = np.array([0.30, -0.52, 0.12])  # beside the body, behind the camera: out of view
+READY_SIM = np.array([0.0, -0.06, 0.15])  # the sim's TCP start (umi_bench.sim.tabletop reset), +- a few cm
 
 SKIN_BGR = (120, 160, 215)
 CUBE_BGR = (40, 50, 215)
@@ -131,14 +132,20 @@ class _Segment:
     carry: bool = False  # object moves with the hand during this segment
 
 
-def _demo_plan(obj_xy: np.ndarray, yaw: float) -> list[_Segment]:
-    """The expert's pick-and-place waypoints for one demo, timed at human speed (~5.5 s)."""
+def _demo_plan(obj_xy: np.ndarray, yaw: float, ready: np.ndarray) -> list[_Segment]:
+    """The expert's pick-and-place waypoints for one demo, timed at human speed (~6.5 s).
+
+    The hand first comes into view to a ready pose above the table (where the sim's TCP starts,
+    ``ready``) and pauses there briefly, then does what the scripted expert does.
+    """
     o = np.array([obj_xy[0], obj_xy[1], CUBE_HALF_M])
     g = np.array([GOAL_XY[0], GOAL_XY[1], CUBE_HALF_M])
     grip = 2 * CUBE_HALF_M
     up = np.array([0.0, 0.0, CARRY_Z_M - CUBE_HALF_M])
     return [
-        _Segment(o + up, yaw, OPEN_WIDTH_M * 0.9, 1.3, "reach"),
+        _Segment(ready, 0.0, OPEN_WIDTH_M * 0.9, 1.0, "ready"),
+        _Segment(ready, 0.0, OPEN_WIDTH_M * 0.9, 0.4, "ready"),
+        _Segment(o + up, yaw, OPEN_WIDTH_M * 0.9, 1.1, "reach"),
         _Segment(o + np.array([0, 0, 0.03]), yaw, OPEN_WIDTH_M * 0.9, 0.45, "reach"),
         _Segment(o, yaw, OPEN_WIDTH_M * 0.9, 0.35, "reach"),
         _Segment(o, yaw, grip, 0.35, "grasp"),
@@ -289,7 +296,7 @@ def generate_ego_recording(
     Args:
         out_dir: folder to create (must not exist or be empty).
         seed: everything random (object starts, head sway, noise, dropouts) derives from it.
-        n_demos: demos in the recording, separated by ~2 s with the hand out of view.
+        n_demos: demos in the recording, separated by ~2.5 s with the hand out of view.
         width, height, fps: video size and rate.
         warmup_s: head motion before the first demo (the hand is out of view; SLAM initialises).
         glance: the head glances left mid-carry in every demo, so the hand leaves the view (~0.6 s).
@@ -324,10 +331,11 @@ def generate_ego_recording(
         grasp_yaw = (obj_yaw + math.pi / 4) % (math.pi / 2) - math.pi / 4
         obj_starts.append(obj_xy)
         obj_yaws.append(obj_yaw)
-        for s in _demo_plan(obj_xy, grasp_yaw):
+        ready = READY_SIM + rng.uniform([-0.04, -0.03, -0.02], [0.04, 0.03, 0.02])
+        for s in _demo_plan(obj_xy, grasp_yaw, ready):
             segs.append((s, k))
         segs.append((_Segment(HAND_HOME_SIM.copy(), home_yaw, OPEN_WIDTH_M * 0.6, 1.2, "retreat"), k))
-        segs.append((_Segment(HAND_HOME_SIM.copy(), home_yaw, OPEN_WIDTH_M * 0.6, 1.0, "idle"), -1))
+        segs.append((_Segment(HAND_HOME_SIM.copy(), home_yaw, OPEN_WIDTH_M * 0.6, 1.5, "idle"), -1))
     total_s = sum(s.duration_s for s, _ in segs)
     n = int(math.floor(total_s * fps))
     t = np.arange(n) * dt
@@ -371,7 +379,7 @@ def generate_ego_recording(
         elif carry[i]:
             obj_pos[i] = [tcp_pos[i, 0], tcp_pos[i, 1], max(tcp_pos[i, 2], CUBE_HALF_M)]
             placed = np.array([tcp_pos[i, 0], tcp_pos[i, 1], CUBE_HALF_M])
-        elif phase[i] in ("reach", "grasp"):
+        elif phase[i] in ("ready", "reach", "grasp"):
             obj_pos[i] = [*obj_starts[k], CUBE_HALF_M]
         else:
             obj_pos[i] = placed
@@ -391,9 +399,9 @@ def generate_ego_recording(
             if len(idx) == 0:
                 continue
             tc = t[idx[len(idx) // 2]]
-            # 0.9 s turn to 48 deg, hold 0.35 s, 0.9 s back.
-            up = _min_jerk((t - (tc - 0.9)) / 0.9)
-            down = _min_jerk((t - (tc + 0.35)) / 0.9)
+            # 0.8 s turn to 48 deg, hold 0.2 s, 0.8 s back: the hand is out of view for ~0.7 s.
+            up = _min_jerk((t - (tc - 0.8)) / 0.8)
+            down = _min_jerk((t - (tc + 0.2)) / 0.8)
             glance_yaw += math.radians(48.0) * (up - down)
     T_sim_cam = np.zeros((n, 4, 4))
     for i in range(n):
