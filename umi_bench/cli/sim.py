@@ -71,7 +71,9 @@ def collect(task: str, episodes: int, environments: int, objects: int, lake_path
 
     from umi_bench.lake import Lake
     from umi_bench.sim import collect as collect_demos
+    from umi_bench.sim.tasks import check_task
 
+    check_task(task)  # before creating a lake for nothing
     lake = Lake.open_or_create(lake_path)
     with tqdm(total=episodes, desc=f"sim {task}", unit="ep", disable=as_json) as bar:
 

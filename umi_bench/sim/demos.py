@@ -33,7 +33,7 @@ from umi_bench.episode import Batch, EpisodeData
 from umi_bench.sim.metaworld_adapter import MW_TASKS
 from umi_bench.sim.params import GripperParams
 from umi_bench.sim.tabletop import OBS_KEYS, TABLETOP_TASKS
-from umi_bench.sim.tasks import _check, make_env, scripted_expert
+from umi_bench.sim.tasks import check_task, make_env, scripted_expert
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def demo_specs(
     control_hz: float = 20.0,
 ) -> list[DemoSpec]:
     """The demonstrations a collection consists of (see the module docstring for the layout)."""
-    _check(task)
+    check_task(task)
     if n_episodes < 1 or n_environments < 1 or n_objects < 1:
         raise ValueError(f"n_episodes, n_environments and n_objects must be >= 1, got {n_episodes}, {n_environments}, {n_objects}")
     if task in MW_TASKS and n_objects != 1:

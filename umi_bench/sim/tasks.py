@@ -27,7 +27,8 @@ def list_tasks() -> list[str]:
     return list(TABLETOP_TASKS) + list(METAWORLD_TASKS)
 
 
-def _check(task: str) -> None:
+def check_task(task: str) -> None:
+    """Raise :class:`~umi_bench.errors.UnknownTask` (listing the valid names) unless ``task`` exists."""
     if task not in TABLETOP_TASKS and task not in METAWORLD_TASKS:
         raise UnknownTask(f"unknown sim task {task!r}; valid tasks: {', '.join(list_tasks())}")
 
@@ -58,7 +59,7 @@ def make_env(
     Raises:
         UnknownTask: the task is not in :func:`list_tasks`.
     """
-    _check(task)
+    check_task(task)
     if task in TABLETOP_TASKS:
         return TabletopEnv(TABLETOP_TASKS[task], environment_id, object_id, gripper, control_hz, render, image_size, camera)
     from umi_bench.sim.metaworld_adapter import MetaWorldEnv
@@ -72,7 +73,7 @@ def scripted_expert(task: str, env: Any) -> Any:
     Raises:
         UnknownTask: the task is not in :func:`list_tasks`.
     """
-    _check(task)
+    check_task(task)
     if task in TABLETOP_TASKS:
         from umi_bench.sim.expert import TabletopExpert
 
@@ -117,7 +118,7 @@ def expert_success(task: str, n_episodes: int = 20, n_environments: int = 1, n_o
     """
     import time
 
-    _check(task)
+    check_task(task)
     meta = task in METAWORLD_TASKS
     if meta and n_objects != 1:
         raise ValueError(f"{task}: Meta-World tasks have a fixed object; n_objects must be 1, got {n_objects}")
