@@ -9,7 +9,7 @@ True
 
 from umi_bench.sim.params import EnvironmentParams, GripperParams, ObjectParams, environment_params, object_params
 from umi_bench.sim.tabletop import OBS_KEYS, TabletopEnv, TaskSpec
-from umi_bench.sim.tasks import list_tasks, make_env, rollout, scripted_expert
+from umi_bench.sim.tasks import check_task, expert_success, grid_ids, list_tasks, make_env, rollout, scripted_expert
 from umi_bench.sim.demos import collect, demo_specs, embodiment_row
 
 
@@ -20,6 +20,9 @@ __all__ = [
     "make_env",
     "scripted_expert",
     "rollout",
+    "grid_ids",
+    "check_task",
+    "expert_success",
     "collect",
     "demo_specs",
     "embodiment_row",

@@ -33,7 +33,7 @@ from umi_bench.episode import Batch, EpisodeData
 from umi_bench.sim.metaworld_adapter import MW_TASKS
 from umi_bench.sim.params import GripperParams
 from umi_bench.sim.tabletop import OBS_KEYS, TABLETOP_TASKS
-from umi_bench.sim.tasks import check_task, make_env, scripted_expert
+from umi_bench.sim.tasks import check_task, grid_ids, make_env, scripted_expert
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,7 @@ def demo_specs(
     gripper = gripper or GripperParams()
     specs = []
     for k in range(n_episodes):
-        pair = k % (n_environments * n_objects)
-        env_id = f"env_{pair % n_environments:03d}"
-        obj_id = None if task in MW_TASKS else f"obj_{pair // n_environments:03d}"
+        env_id, obj_id = grid_ids(k, n_environments, n_objects, task)
         content = {
             "version": SIM_VERSION,
             "task": task,

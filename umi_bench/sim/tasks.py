@@ -33,6 +33,21 @@ def check_task(task: str) -> None:
         raise UnknownTask(f"unknown sim task {task!r}; valid tasks: {', '.join(list_tasks())}")
 
 
+def grid_ids(k: int, n_environments: int = 1, n_objects: int = 1, task: str = "pick_place") -> tuple[str, str | None]:
+    """(environment_id, object_id) of episode ``k`` on an E x O grid, environment varying fastest.
+
+    ``collect`` and ``expert_success`` lay demos out this way; grids are nested (the first E' < E
+    environments are the same ids), so scaling subsets along either axis are subsets of the data.
+    Meta-World tasks have no object id (None).
+
+    >>> [grid_ids(k, 2, 2) for k in range(4)]
+    [('env_000', 'obj_000'), ('env_001', 'obj_000'), ('env_000', 'obj_001'), ('env_001', 'obj_001')]
+    """
+    pair = k % (n_environments * n_objects)
+    env_id = f"env_{pair % n_environments:03d}"
+    return env_id, (None if task in METAWORLD_TASKS else f"obj_{pair // n_environments:03d}")
+
+
 def make_env(
     task: str,
     environment_id: str | None = None,
@@ -127,8 +142,7 @@ def expert_success(task: str, n_episodes: int = 20, n_environments: int = 1, n_o
     t0 = time.perf_counter()
     try:
         for k in range(n_episodes):
-            pair = k % (n_environments * n_objects)
-            key = (f"env_{pair % n_environments:03d}", None if meta else f"obj_{pair // n_environments:03d}")
+            key = grid_ids(k, n_environments, n_objects, task)
             if key not in envs:
                 envs[key] = make_env(task, key[0], key[1])
             env = envs[key]
