@@ -56,4 +56,4 @@ def test_sql_formats(synthetic_lake, tmp_path):
 def test_sql_read_only_error_line(synthetic_lake):
     result = CliRunner().invoke(cli, ["sql", "CREATE TABLE x AS SELECT 1", "--lake", str(synthetic_lake.root)])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: InvalidInputException")
+    assert result.output.strip() == "Error: refused: read-only mode runs only SELECT queries, got a CREATE statement"

@@ -23,21 +23,41 @@ def test_views_exist_and_join(synthetic_lake):
 @pytest.mark.parametrize(
     "sql,message",
     [
-        ("COPY episodes TO '/tmp/umi-bench-escape.csv'", "file system operations are disabled"),
-        ("COPY (SELECT 1 AS a) TO 'episodes/part-x.parquet'", "file system operations are disabled"),
-        ("CREATE TABLE t AS SELECT 1", "Cannot execute statement of type \"CREATE\""),
-        ("CREATE VIEW v AS SELECT 1", "Cannot execute statement of type \"CREATE\""),
-        ("INSERT INTO episodes SELECT * FROM episodes", "episodes is not an table"),
+        ("COPY episodes TO '/tmp/umi-bench-escape.csv'", "got a COPY statement"),
+        ("COPY (SELECT 1 AS a) TO 'episodes/part-x.parquet'", "got a COPY statement"),
+        ("CREATE TABLE t AS SELECT 1", "got a CREATE statement"),
+        ("CREATE VIEW v AS SELECT 1", "got a CREATE statement"),
+        ("INSERT INTO episodes SELECT * FROM episodes", "got a INSERT statement"),
         ("SELECT * FROM read_csv('/etc/passwd')", "Cannot access file \"/etc/passwd\""),
         ("SELECT * FROM read_text('/etc/hostname')", "Cannot access file"),
-        ("ATTACH '/tmp/umi-bench-other.duckdb' AS other", "file system operations are disabled"),
-        ("SET enable_external_access = true", "configuration has been locked"),
-        ("INSTALL httpfs", "file system operations are disabled"),
+        ("ATTACH '/tmp/umi-bench-other.duckdb' AS other", "got a ATTACH statement"),
+        ("SET enable_external_access = true", "got a SET statement"),
+        ("INSTALL httpfs", "got a .* statement"),
+        ("CREATE TEMP TABLE t AS SELECT 1", "refused: read-only mode runs only SELECT queries, got a CREATE statement"),
+        ("SELECT 1; SELECT 2", "expected exactly one SQL statement, got 2"),
     ],
 )
 def test_read_only_refuses_writes_and_outside_reads(synthetic_lake, sql, message):
     with pytest.raises(QueryError, match=message):
         run_query(synthetic_lake.root, sql)
+
+
+@pytest.mark.parametrize(
+    "sql,message",
+    [
+        ("CREATE TABLE t AS SELECT 1", 'Cannot execute statement of type "CREATE"'),
+        ("INSERT INTO episodes SELECT * FROM episodes", "episodes is not an table"),
+        ("COPY episodes TO '/tmp/umi-bench-escape.csv'", "file system operations are disabled"),
+        ("ATTACH '/tmp/umi-bench-other.duckdb' AS other", "file system operations are disabled"),
+        ("SET enable_external_access = true", "configuration has been locked"),
+        ("INSTALL httpfs", "file system operations are disabled"),
+    ],
+)
+def test_sandboxed_connection_itself_refuses(synthetic_lake, sql, message):
+    """Below the statement check, DuckDB's own settings hold for any client of connect(read_only=True)."""
+    con = connect(synthetic_lake.root)
+    with pytest.raises(duckdb.Error, match=message):
+        con.execute(sql)
 
 
 def test_read_only_lake_files_readable_by_path(synthetic_lake):

@@ -6,7 +6,7 @@ protocol). Views list the committed files from lake.json, so a query never sees 
 
 Read-only mode (the CLI's and the dashboard's default): the views live in a read-only database, and
 DuckDB's ``enable_external_access = false`` with ``allowed_paths`` = exactly the committed files, then
-``lock_configuration = true``. A query cannot create or insert anything, cannot COPY out, cannot ATTACH,
+``lock_configuration = true``; :func:`run_query` also accepts only single SELECT/EXPLAIN statements. A query cannot create or insert anything, cannot COPY out, cannot ATTACH,
 install or load extensions, and cannot read any file outside the lake.
 
 >>> import tempfile
@@ -141,12 +141,33 @@ def connect(lake_root: str | Path, read_only: bool = True) -> duckdb.DuckDBPyCon
     return con
 
 
+_QUERY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+
+
+def ensure_single_query(sql: str) -> None:
+    """Refuse anything but one SELECT/EXPLAIN statement (read-only mode: no CREATE TEMP, SET, PRAGMA, ...).
+
+    Raises:
+        QueryError: unparsable SQL, several statements, or a statement that is not a query.
+    """
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as e:
+        raise QueryError(f"cannot parse SQL: {e}") from e
+    if len(statements) != 1:
+        raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
+    if statements[0].type not in _QUERY_STATEMENTS:
+        raise QueryError(f"refused: read-only mode runs only SELECT queries, got a {statements[0].type.name} statement")
+
+
 def run_query(lake_root: str | Path, sql: str, read_only: bool = True):
     """Run one SQL statement against the lake and return a pyarrow Table.
 
     Raises:
         QueryError: the SQL failed or the sandbox refused it (the message says which).
     """
+    if read_only:
+        ensure_single_query(sql)
     con = connect(lake_root, read_only=read_only)
     try:
         relation = con.sql(sql)

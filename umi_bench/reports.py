@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from umi_bench.errors import EpisodeNotFound, QueryError
+from umi_bench.query import ensure_single_query
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ QUALITY_METRICS = {
 }
 """Episode quality columns shown as distributions -> axis label."""
 
-_ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
@@ -307,15 +307,7 @@ def read_only_query(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int = 10
     Raises:
         QueryError: not exactly one statement, not a query, or DuckDB refused or failed it.
     """
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as e:
-        raise QueryError(f"cannot parse SQL: {e}") from e
-    if len(statements) != 1:
-        raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
-    kind = statements[0].type
-    if kind not in _ALLOWED_STATEMENTS:
-        raise QueryError(f"refused: only SELECT queries run here (read-only), got a {kind.name} statement")
+    ensure_single_query(sql)
     try:
         return pl.from_arrow(con.sql(sql).limit(max_rows).to_arrow_table())
     except duckdb.Error as e:
