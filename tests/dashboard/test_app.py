@@ -124,7 +124,7 @@ def test_sql_page_runs_queries_and_refuses_writes_and_outside_reads(app, dashboa
     outside = tmp_path / "outside.csv"
     outside.write_text("a\n1\n")
     refused = {
-        "CREATE TABLE t AS SELECT 1": "only SELECT queries run here (read-only), got a CREATE statement",
+        "CREATE TABLE t AS SELECT 1": "read-only mode runs only SELECT queries, got a CREATE statement",
         "CREATE TEMP TABLE t AS SELECT 1": "got a CREATE statement",
         "INSERT INTO episodes SELECT * FROM episodes": "got a INSERT statement",
         "COPY episodes TO '/tmp/x.parquet'": "got a COPY statement",
