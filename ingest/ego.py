@@ -397,6 +397,24 @@ def ego_world_in_tag(T_tag_camera0: np.ndarray) -> np.ndarray:
     return T
 
 
+SLAM_STATES = ("ok", "lost", "not_initialized", "relocalized")
+
+
+def normalize_states(states: Any, T_slam_camera: np.ndarray) -> np.ndarray:
+    """SLAM states (N,) as the frames schema's names (ok | lost | not_initialized | relocalized).
+
+    Enum-like values (``TrackingState.OK``) are lower-cased; unknown ones become ``lost``; a frame
+    without a finite pose is never ``ok``.
+    """
+    out = []
+    for s in np.asarray(states, dtype=object).reshape(-1):
+        name = str(getattr(s, "name", s)).split(".")[-1].lower()
+        out.append(name if name in SLAM_STATES else "lost")
+    arr = np.array(out, dtype=object)
+    finite = np.all(np.isfinite(np.asarray(T_slam_camera)[:, :3, 3]), axis=1)
+    return np.where(~finite & (arr == "ok"), "lost", arr).astype(object)
+
+
 def match_times(frame_t_ns: np.ndarray, t_ns: np.ndarray, tol_ns: int) -> np.ndarray:
     """Index (N,) of the row of ``t_ns`` nearest to each frame time within ``tol_ns``, -1 when none."""
     out = np.full(len(frame_t_ns), -1, dtype=np.int64)
@@ -499,10 +517,30 @@ def track_ego(source: EgoSource, opts: EgoOptions) -> EgoTrajectory:
     T_slam_cam = np.asarray(slam.T_slam_camera, dtype=np.float64)
     if len(T_slam_cam) != n:
         raise EgoFormatError(f"{source.video}: SLAM returned {len(T_slam_cam)} poses for {n} frames")
-    slam_state = np.asarray(slam.state).astype(object)
-    fit = fit_slam_to_tag(T_slam_cam, T_tag_cam, opts.min_tag_frames, str(source.video))
-    T_tag_cam_slam = fit.apply(T_slam_cam)
+    slam_state = normalize_states(slam.state, T_slam_cam)
+    # One Sim(3) per SLAM map: a map reset starts a new, differently scaled frame.
+    map_id = np.asarray(getattr(slam, "map_id", np.zeros(n)), dtype=np.int64).reshape(-1)
+    if len(map_id) != n:
+        map_id = np.zeros(n, dtype=np.int64)
+    T_tag_cam_slam = np.full((n, 4, 4), np.nan)
+    fits: list[ScaleFit] = []
+    for m in np.unique(map_id):
+        sel = map_id == m
+        try:
+            f = fit_slam_to_tag(T_slam_cam[sel], T_tag_cam[sel], opts.min_tag_frames, f"{source.video} (SLAM map {m})")
+        except EgoScaleUnknown:
+            log.warning("%s: SLAM map %d has too few tag frames for scale; its %d frames are marked lost", source.video, m, sel.sum())
+            continue
+        T_tag_cam_slam[sel] = f.apply(T_slam_cam[sel])
+        fits.append(f)
+    if not fits:
+        raise EgoScaleUnknown(
+            f"{source.video}: table tag {TABLE_TAG_ID} seen in too few SLAM-tracked frames (need {opts.min_tag_frames}) "
+            "for metric scale and gravity"
+        )
+    fit = max(fits, key=lambda f: f.n_pairs)
     tracked = np.all(np.isfinite(T_tag_cam_slam[:, :3, 3]), axis=1)
+    slam_state = np.where(~tracked & (slam_state == "ok"), "lost", slam_state).astype(object)
     if opts.tag_pose_in_world is not None:
         if opts.world_frame == EGO_WORLD_FRAME:
             raise ValueError("tag_pose_in_world needs a world_frame name other than the ego frame")
