@@ -79,14 +79,28 @@ def teleop(path: str, lake_path: str, fmt: str | None, mapping_file: str | None,
 @click.option("--min-gap", "min_gap_s", type=float, default=1.5, show_default=True, help="Hand-lost gap (s) that separates demos.")
 @click.option("--smooth-window", type=int, default=5, show_default=True, help="Retargeting moving average (frames).")
 @click.option("--gripper-max-width", "gripper_max_width_m", type=float, default=0.08, show_default=True, help="Canonical gripper's max width (m).")
+@click.option("--world-frame", help="Name of the frame given by --tag-pose (default: the first keyframe, gravity-aligned).")
+@click.option("--tag-pose", help="Pose of table tag 13 in --world-frame: 16 comma-separated numbers (row-major 4x4).")
 @click.option("--json", "as_json", is_flag=True, help="Print the commit result as JSON.")
-def ego(path: str, lake_path: str, as_json: bool, **options) -> None:
+def ego(path: str, lake_path: str, as_json: bool, world_frame: str | None, tag_pose: str | None, **options) -> None:
     """Import an egocentric recording (head.mp4 + camera.json + hands.parquet|csv or Aria wrist_and_palm_poses.csv).
 
     Example: umi-bench ingest ego ./ego_rec --lake ./lake --hand-side right
     """
     from ingest.ego import ingest_ego
 
+    if (world_frame is None) != (tag_pose is None):
+        raise click.UsageError("--world-frame and --tag-pose go together")
+    if tag_pose is not None:
+        try:
+            values = [float(v) for v in tag_pose.split(",")]
+        except ValueError as e:
+            raise click.BadParameter(f"expected 16 comma-separated numbers, got {tag_pose!r}", param_hint="--tag-pose") from e
+        if len(values) != 16:
+            raise click.BadParameter(f"expected 16 numbers, got {len(values)}", param_hint="--tag-pose")
+        import numpy as np
+
+        options.update(tag_pose_in_world=np.array(values).reshape(4, 4), world_frame=world_frame)
     r = ingest_ego(path, lake_path, **options)
     if as_json:
         echo_json({"ingest_id": r.ingest_id, "skipped": r.skipped, "episode_ids": r.episode_ids, "version": r.version})
