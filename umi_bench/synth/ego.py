@@ -130,22 +130,22 @@ class _Segment:
     duration_s: float
     phase: str
     carry: bool = False  # object moves with the hand during this segment
+    via: np.ndarray | None = None  # pass through this point (at mid-time, without stopping)
 
 
 def _demo_plan(obj_xy: np.ndarray, yaw: float, ready: np.ndarray) -> list[_Segment]:
-    """The expert's pick-and-place waypoints for one demo, timed at human speed (~6.5 s).
+    """The expert's pick-and-place waypoints for one demo, timed at human speed (~6 s).
 
-    The hand first comes into view to a ready pose above the table (where the sim's TCP starts,
-    ``ready``) and pauses there briefly, then does what the scripted expert does.
+    The hand comes into view through a ready pose above the table (where the sim's TCP starts,
+    ``ready``) without stopping there — a hover at the policy's start state would teach "stay" —
+    then does what the scripted expert does.
     """
     o = np.array([obj_xy[0], obj_xy[1], CUBE_HALF_M])
     g = np.array([GOAL_XY[0], GOAL_XY[1], CUBE_HALF_M])
     grip = 2 * CUBE_HALF_M
     up = np.array([0.0, 0.0, CARRY_Z_M - CUBE_HALF_M])
     return [
-        _Segment(ready, 0.0, OPEN_WIDTH_M * 0.9, 1.0, "ready"),
-        _Segment(ready, 0.0, OPEN_WIDTH_M * 0.9, 0.4, "ready"),
-        _Segment(o + up, yaw, OPEN_WIDTH_M * 0.9, 1.1, "reach"),
+        _Segment(o + up, yaw, OPEN_WIDTH_M * 0.9, 2.2, "reach", via=ready),
         _Segment(o + np.array([0, 0, 0.03]), yaw, OPEN_WIDTH_M * 0.9, 0.45, "reach"),
         _Segment(o, yaw, OPEN_WIDTH_M * 0.9, 0.35, "reach"),
         _Segment(o, yaw, grip, 0.35, "grasp"),
@@ -350,7 +350,11 @@ def generate_ego_recording(
     for si, (s, k) in enumerate(segs):
         sel = (t >= t0) & (t < t0 + s.duration_s)
         a = _min_jerk((t[sel] - t0) / s.duration_s)[:, None]
-        tcp_pos[sel] = prev[0] + a * (s.pos - prev[0])
+        if s.via is None:
+            tcp_pos[sel] = prev[0] + a * (s.pos - prev[0])
+        else:  # quadratic Bezier through ``via`` at a = 0.5
+            ctrl = 2.0 * s.via - 0.5 * (prev[0] + s.pos)
+            tcp_pos[sel] = (1 - a) ** 2 * prev[0] + 2 * a * (1 - a) * ctrl + a**2 * s.pos
         tcp_yaw[sel] = prev[1] + a[:, 0] * (s.yaw - prev[1])
         width_true[sel] = prev[2] + a[:, 0] * (s.width - prev[2])
         demo_index[sel] = k if s.phase != "idle" else -1
@@ -379,7 +383,7 @@ def generate_ego_recording(
         elif carry[i]:
             obj_pos[i] = [tcp_pos[i, 0], tcp_pos[i, 1], max(tcp_pos[i, 2], CUBE_HALF_M)]
             placed = np.array([tcp_pos[i, 0], tcp_pos[i, 1], CUBE_HALF_M])
-        elif phase[i] in ("ready", "reach", "grasp"):
+        elif phase[i] in ("reach", "grasp"):
             obj_pos[i] = [*obj_starts[k], CUBE_HALF_M]
         else:
             obj_pos[i] = placed
