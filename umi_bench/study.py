@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from umi_bench.errors import EmptySlice, StudyError
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class StudyConfig:
         n_human_recordings / demos_per_recording: ego recordings generated and ingested.
         robot_seed / human_seed: first seeds of the generated data.
         human_width / human_height: ego video size.
+        replay_episodes: demos per source replayed open-loop on the sim gripper (a data check).
     """
 
     task: str = "pick_place"
@@ -62,6 +65,7 @@ class StudyConfig:
     human_seed: int = 1000
     human_width: int = 640
     human_height: int = 480
+    replay_episodes: int = 10
 
     @property
     def robot_where(self) -> str:
@@ -89,6 +93,7 @@ class StudyResult:
 
     study_id: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    replay: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def table(self) -> str:
         """A fixed-width text table of the rows."""
@@ -99,6 +104,8 @@ class StudyResult:
                 f"{r['arm']:<11} {r['policy']:<7} {r['n_robot']:>5} {r['n_human']:>5} "
                 f"{r['success_k']:>4}/{r['success_n']:<3} {r['success_rate']:>5.2f}  [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
             )
+        for source, (k, n) in self.replay.items():
+            lines.append(f"open-loop replay of {source} demos on the sim gripper: {k}/{n} succeed")
         return "\n".join(lines)
 
 
@@ -142,6 +149,59 @@ def _count(lake: Any, where: str, split: str | None = "train") -> int:
     return sum(1 for r in rows if split is None or r["split"] == split)
 
 
+def replay_demos(lake: Any, where: str, task: str = "pick_place", max_episodes: int = 10,
+                 gripper: dict[str, float] | None = None) -> tuple[int, int]:
+    """Open-loop replay of recorded demos on the sim gripper: a data check, no learning involved.
+
+    Each accepted episode of the slice (up to ``max_episodes``, all frames valid) is replayed in a
+    fresh ``task`` env: the object is put at the episode's first recorded pose, the TCP is driven to
+    its first pose, then every recorded TCP pose and width is sent as the absolute action (with the
+    protocol's squeeze rule, ``bench.gripper_command``). A human demo that succeeds here is one the
+    sim gripper can physically execute, so the retargeted data is valid even if a policy fails to
+    learn from it. Uses the env's object joint (``TabletopEnv._obj_qadr``; the sim has no public
+    "set object pose").
+
+    Returns:
+        (successes, episodes replayed).
+    """
+    from umi_bench.bench import gripper_command
+    from umi_bench.policies.dataset import load_frames, select_episodes
+    from umi_bench.sim import make_env
+
+    g = gripper or {"squeeze_m": 0.01, "closed_below_fraction": 0.875}
+    try:
+        rows = select_episodes(lake, where)[:max_episodes]
+    except EmptySlice:
+        return 0, 0
+    ds = load_frames(lake, [r["episode_id"] for r in rows], where)
+    starts = [0, *ds.episode_ends[:-1].tolist()]
+    env = make_env(task)
+    max_w = float(env.action_space.high[7])
+    k = 0
+    try:
+        for a, b in zip(starts, ds.episode_ends.tolist()):
+            f = {key: v[a:b] for key, v in ds.frames.items()}
+            env.reset(seed=0)
+            q = env.data.qpos
+            adr = env._obj_qadr
+            q[adr : adr + 3] = [f["object_pos"][0, 0], f["object_pos"][0, 1], q[adr + 2]]
+            ox, oy, oz, ow = f["object_quat"][0]
+            q[adr + 3 : adr + 7] = [ow, ox, oy, oz]  # MuJoCo stores wxyz
+            act = lambda i: gripper_command(np.concatenate([f["tcp_pos"][i], f["tcp_quat"][i], [f["gripper_width"][i]]]), max_w, g["squeeze_m"], g["closed_below_fraction"])  # noqa: E731
+            for _ in range(30):  # settle at the first pose
+                env.step(act(0))
+            success = False
+            for i in list(range(1, b - a)) + [b - a - 1] * 20:
+                _, _, _, _, info = env.step(act(i))
+                if info["success"]:
+                    success = True
+                    break
+            k += success
+    finally:
+        env.close()
+    return k, len(starts)
+
+
 def run_study(lake: Any, config: StudyConfig, progress: Callable[[str], None] | None = None) -> StudyResult:
     """Train every policy on each arm's slice, evaluate closed-loop on the sim gripper, record the runs.
 
@@ -157,6 +217,8 @@ def run_study(lake: Any, config: StudyConfig, progress: Callable[[str], None] | 
     n_robot = _count(lake, config.robot_where)
     n_human = _count(lake, config.human_where)
     result = StudyResult(study_id)
+    for source, where in (("robot", config.robot_where), ("human", config.human_where)):
+        result.replay[source] = replay_demos(lake, where, config.task, config.replay_episodes)
     done = bench.committed_run_ids(lake)
     for arm, where in config.arms():
         nr = n_robot if arm != "human_only" else 0

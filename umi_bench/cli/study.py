@@ -28,7 +28,7 @@ def study(lake_path: str, policies: tuple[str, ...], as_json: bool, **fields) ->
     config = StudyConfig(policies=tuple(policies), **fields)
     res = run(Lake.open_or_create(lake_path), config, progress=lambda msg: click.echo(msg, err=True))
     if as_json:
-        echo_json({"study_id": res.study_id, "rows": res.rows})
+        echo_json({"study_id": res.study_id, "rows": res.rows, "replay": {k: list(v) for k, v in res.replay.items()}})
         return
     click.echo(f"{res.study_id} ({config.task}, protocol {config.protocol}; success on the sim gripper, Wilson 95%)")
     click.echo(res.table())
