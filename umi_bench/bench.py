@@ -117,7 +117,8 @@ class RunResult:
         success_k / success_n: successful / total evaluation episodes; rate and Wilson 95% bounds.
         heldout_action_error: mean TCP-position error (m) of the first predicted action on held-out
             episodes (None when the slice has no held-out episodes).
-        train_time_s: wall time of ``Policy.fit``; eval_time_s: wall time of the closed-loop evaluation.
+        train_time_s: wall time of ``Policy.fit``; eval_time_s: wall time of the closed-loop evaluation
+            (None when the result was read back from the lake).
     """
 
     run_id: str
@@ -131,7 +132,7 @@ class RunResult:
     ci_high: float
     heldout_action_error: float | None
     train_time_s: float
-    eval_time_s: float
+    eval_time_s: float | None
     n_train_episodes: int
     config_hash: str
     lake_version: int
@@ -154,7 +155,7 @@ class RunResult:
             run_id=row["run_id"], policy=row["policy"], task=row["task"], seed=int(row["seed"]),
             success_k=int(row["success_k"]), success_n=int(row["success_n"]), success_rate=float(row["success_rate"]),
             ci_low=float(row["ci_low"]), ci_high=float(row["ci_high"]), heldout_action_error=row.get("heldout_action_error"),
-            train_time_s=float(row["train_time_s"]), eval_time_s=float("nan"), n_train_episodes=int(row["n_train_episodes"]),
+            train_time_s=float(row["train_time_s"]), eval_time_s=None, n_train_episodes=int(row["n_train_episodes"]),
             config_hash=row["config_hash"], lake_version=int(row["lake_version"]), axis_value=row.get("axis_value"),
             skipped=True, run_row=row,
         )
