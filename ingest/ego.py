@@ -456,6 +456,7 @@ class EgoOptions:
         min_tracked_fraction: demos with fewer valid frames are rejected.
         min_confidence: hand detections below it count as lost.
         smooth_window: retargeting moving average (frames, within valid runs).
+        rot_smooth_window: the same for the TCP orientation (the palm frame is noisier).
         gripper_min_width_m, gripper_max_width_m: the canonical gripper's width range.
         min_tag_frames: tracked frames with the table tag needed for scale and gravity.
         embodiment_id: default ``human_ego_<side>_<method>``.
@@ -471,6 +472,7 @@ class EgoOptions:
     min_tracked_fraction: float = 0.5
     min_confidence: float = 0.5
     smooth_window: int = 5
+    rot_smooth_window: int = 15
     gripper_min_width_m: float = 0.0
     gripper_max_width_m: float = 0.08
     min_tag_frames: int = 10
@@ -571,7 +573,8 @@ def track_ego(source: EgoSource, opts: EgoOptions) -> EgoTrajectory:
         kp_cam = np.where(have[:, None, None], hand.keypoints[np.maximum(row, 0)], np.nan)
         kp_world = to_world(kp_cam)
         ret = retarget_keypoints(kp_world, conf, side, min_width_m=opts.gripper_min_width_m, max_width_m=opts.gripper_max_width_m,
-                                 min_confidence=opts.min_confidence, smooth_window=opts.smooth_window)
+                                 min_confidence=opts.min_confidence, smooth_window=opts.smooth_window,
+                                 rot_smooth_window=opts.rot_smooth_window)
     else:
         pick = np.maximum(row, 0)
         wrist = to_world(np.where(have[:, None], hand.wrist[pick], np.nan)[:, None])[:, 0]
@@ -630,6 +633,7 @@ def embodiment_row(source: EgoSource, traj: EgoTrajectory, opts: EgoOptions) -> 
             "tcp_definition": "thumb/index tip midpoint; z wrist->middle MCP, y palm normal, x = y cross z"
             if method == THUMB_INDEX_V1 else "palm point; z wrist->palm, y palm normal",
             "smooth_window": opts.smooth_window,
+            "rot_smooth_window": opts.rot_smooth_window,
             "min_confidence": opts.min_confidence,
         }),
     }
@@ -648,7 +652,7 @@ def batch_source_sha256(source: EgoSource, opts: EgoOptions, hand_side: str) -> 
         "hand_side": hand_side, "world_frame": opts.world_frame,
         "tag_pose": None if opts.tag_pose_in_world is None else np.round(np.asarray(opts.tag_pose_in_world), 9).tolist(),
         "min_gap_s": opts.min_gap_s, "min_demo_s": opts.min_demo_s, "min_tracked_fraction": opts.min_tracked_fraction,
-        "smooth_window": opts.smooth_window, "min_confidence": opts.min_confidence,
+        "smooth_window": opts.smooth_window, "rot_smooth_window": opts.rot_smooth_window, "min_confidence": opts.min_confidence,
         "width": [opts.gripper_min_width_m, opts.gripper_max_width_m], "task": opts.task,
         "embodiment_id": opts.embodiment_id,
     }, sort_keys=True).encode())

@@ -142,17 +142,20 @@ def _smooth_runs(values: np.ndarray, valid: np.ndarray, window: int) -> np.ndarr
 
 
 def _finish(
-    tcp_pos: np.ndarray, R: np.ndarray, width: np.ndarray, valid: np.ndarray, smooth_window: int, method: str, width_observed: bool
+    tcp_pos: np.ndarray, R: np.ndarray, width: np.ndarray, valid: np.ndarray, smooth_window: int, method: str, width_observed: bool,
+    rot_smooth_window: int | None = None,
 ) -> RetargetResult:
     T = len(valid)
     pos = np.where(valid[:, None], tcp_pos, 0.0)
     Rf = np.where(valid[:, None, None], R, np.eye(3))
     w = np.where(valid, width, 0.0)
+    rot_window = smooth_window if rot_smooth_window is None else rot_smooth_window
     if smooth_window > 1:
         pos = _smooth_runs(pos, valid, smooth_window)
         w = _smooth_runs(w[:, None], valid, smooth_window)[:, 0]
-        # Average rotations through their 6D columns, then re-orthonormalize.
-        cols = _smooth_runs(np.concatenate([Rf[:, :, 1], Rf[:, :, 2]], axis=1), valid, smooth_window)
+    if rot_window > 1:
+        # Average rotations through their y and z columns, then re-orthonormalize.
+        cols = _smooth_runs(np.concatenate([Rf[:, :, 1], Rf[:, :, 2]], axis=1), valid, rot_window)
         Rs, ok = frame_from_axes(cols[:, 3:], cols[:, :3])
         Rf = np.where((valid & ok)[:, None, None], Rs, np.eye(3))
     M = np.zeros((T, 4, 4))
@@ -173,6 +176,7 @@ def retarget_keypoints(
     pad_offset_m: float = 0.0,
     min_confidence: float = 0.5,
     smooth_window: int = 1,
+    rot_smooth_window: int | None = None,
 ) -> RetargetResult:
     """Retarget 21 hand keypoints per frame to the canonical gripper (method ``thumb_index_v1``).
 
@@ -185,6 +189,8 @@ def retarget_keypoints(
         pad_offset_m: subtracted from the tip distance (finger thickness) before clipping.
         min_confidence: detections below it are treated as lost.
         smooth_window: centred moving-average length in frames (1 = off), within valid runs only.
+        rot_smooth_window: the same for the orientation (None: ``smooth_window``); the palm frame
+            comes from keypoints only a few cm apart, so it is noisier than the pinch point.
     Returns:
         RetargetResult with (T,) arrays.
     Raises:
@@ -208,7 +214,7 @@ def retarget_keypoints(
     normal = sign * np.cross(kp0[:, INDEX_MCP] - kp0[:, WRIST], kp0[:, PINKY_MCP] - kp0[:, WRIST])
     R, ok = frame_from_axes(kp0[:, MIDDLE_MCP] - kp0[:, WRIST], normal)
     valid = detected & ok
-    return _finish(tcp, R, width, valid, smooth_window, THUMB_INDEX_V1, True)
+    return _finish(tcp, R, width, valid, smooth_window, THUMB_INDEX_V1, True, rot_smooth_window)
 
 
 def retarget_wrist_palm(
