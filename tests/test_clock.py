@@ -152,6 +152,23 @@ def test_real_gopro_karma_video_and_gyro_agree_within_a_frame():
     path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gopro" / "karma.mp4"
     imu = read_gopro_mp4(path)
     cam = CameraModel("karma", "kannala_brandt", 854, 480, 300.0, 300.0, 427.0, 240.0, (0.0, 0.0, 0.0, 0.0), 29.97)
-    res = estimate_video_clock_offset(path, imu, cam)
+    t_v, w_v = video_rotation_rate(path, cam)
+    res = estimate_clock_offset(t_v, w_v, imu.gyro_t_ns, imu.gyro, source=str(path))
     assert res.n_pairs == 361 and res.peak_corr > 0.9 and not res.low_confidence
     assert abs(res.offset_s) < 1 / 29.97
+    # The yaw axis of the gimbal (camera -y) is the gyro's channel 0 ("up"), as the GPMF labels say.
+    R, _ = estimate_imu_camera_rotation(t_v, w_v, imu.gyro_t_ns, imu.gyro, res.offset_s)
+    assert R[0].round(1).tolist() == [0.0, -1.0, 0.0]
+
+
+def test_real_gopro_max_is_flagged_low_confidence():
+    """max-heromode.mp4: the video does not rotate like the gyro (measured rms 0.24 rad/s after the
+    best rotation fit; hero mode is likely electronically stabilized), the correlation curve has no
+    distinct peak, and the estimate says so instead of returning a confident number."""
+    from umi_bench.camera import CameraModel
+    from umi_bench.telemetry import read_gopro_mp4
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gopro" / "max-heromode.mp4"
+    cam = CameraModel("max", "kannala_brandt", 848, 480, 300.0, 300.0, 424.0, 240.0, (0.0, 0.0, 0.0, 0.0), 29.97)
+    res = estimate_video_clock_offset(path, read_gopro_mp4(path), cam)
+    assert res.low_confidence and res.peak_corr - res.second_peak_corr < 0.02
