@@ -76,5 +76,35 @@ def _stage_teleop(lake: Lake, work: Path, seed: int, echo: Callable[[str], None]
     return f"LeRobot v3 dataset {path.name}: {episodes} episodes" + (" (already in the lake)" if skipped else " committed")
 
 
+def _stage_benchmark(lake: Lake, work: Path, seed: int, echo: Callable[[str], None]) -> str:
+    """Sim demos, all three baselines on pick_place, and a small demos-axis scaling fit."""
+    from umi_bench.bench import run_demo_benchmark
+
+    summary = run_demo_benchmark(lake, task="pick_place", progress=_progress_bar("benchmark cells"))
+    lines = [f"{r['policy']}: {r['success_k']}/{r['success_n']}" for r in summary["bench"]]
+    return "pick_place at the largest slice: " + ", ".join(lines) + "; scaling fit stored"
+
+
+def _progress_bar(description: str):
+    """A tqdm bar (with ETA) as a progress callback: called with (done, total)."""
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(done: int, total: int, *_: object) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=description, unit="cell")
+        bar["bar"].n = done
+        bar["bar"].refresh()
+        if done >= total:
+            bar["bar"].close()
+
+    return update
+
+
 def _stages() -> list[tuple[str, Callable]]:
-    return [("synthetic episodes", _stage_synthetic), ("teleop robot (LeRobot v3 import)", _stage_teleop)]
+    return [
+        ("synthetic episodes", _stage_synthetic),
+        ("teleop robot (LeRobot v3 import)", _stage_teleop),
+        ("benchmark (3 baselines + scaling)", _stage_benchmark),
+    ]
