@@ -21,33 +21,15 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-ARUCO_DICT = cv2.aruco.DICT_4X4_50
-TABLE_TAG_ID = 13
-TABLE_TAG_SIZE_M = 0.16
-FINGER_TAG_IDS = (0, 1)  # left finger (image left, camera -x), right finger (camera +x)
-FINGER_TAG_SIZE_M = 0.016
-
-
-@dataclass(frozen=True)
-class FingerGeometry:
-    """Where the finger quads sit in the camera frame (metres; camera x right, y down, z forward).
-
-    Attributes:
-        plane_z_m: depth of the fingers' tag plane in front of the camera.
-        center_y_m: height of the tag centres (positive = below the optical axis).
-        tag_offset_m: distance from a finger pad's inner face to its tag centre, along x; the tag
-            centres sit at x = ±(width / 2 + tag_offset_m).
-        quad_width_m, quad_height_m: size of each finger quad.
-    """
-
-    plane_z_m: float = 0.105
-    center_y_m: float = 0.062
-    tag_offset_m: float = 0.014
-    quad_width_m: float = 0.026
-    quad_height_m: float = 0.05
-
-
-UMI_FINGERS = FingerGeometry()
+from umi_bench.tags import (  # noqa: F401  (re-exported: the scene uses the ingest's tag layout)
+    ARUCO_DICT,
+    FINGER_TAG_IDS,
+    FINGER_TAG_SIZE_M,
+    TABLE_TAG_ID,
+    TABLE_TAG_SIZE_M,
+    UMI_FINGERS,
+    FingerGeometry,
+)
 
 
 def camera_rays(model: str, width: int, height: int, fx: float, fy: float, cx: float, cy: float,
