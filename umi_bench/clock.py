@@ -105,21 +105,26 @@ def _pair_rotation(rays1: np.ndarray, rays2: np.ndarray, thresh: float) -> np.nd
     return R if res_e <= 1.5 * res_k else _kabsch(rays1[inl], rays2[inl])
 
 
-def _iter_video(path: Path, max_width: int) -> Iterable[tuple[int, np.ndarray]]:
+def _iter_video(path: Path) -> Iterable[tuple[int, np.ndarray]]:
+    """(pts in ns, grey frame) of the first video stream; a decode error ends the stream early (logged)."""
     import av
 
     try:
         container = av.open(str(path))
-    except (av.error.InvalidDataError, av.error.FileNotFoundError, OSError) as exc:
+    except (av.error.FFmpegError, OSError) as exc:
         raise ClockAlignmentError(f"{path}: cannot open video ({exc})") from exc
     with container:
+        if not container.streams.video:
+            raise ClockAlignmentError(f"{path}: no video stream")
         stream = container.streams.video[0]
         tb = stream.time_base
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                continue
-            img = frame.to_ndarray(format="gray")
-            yield int(round(float(frame.pts * tb) * _NS)), img
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                yield int(round(float(frame.pts * tb) * _NS)), frame.to_ndarray(format="gray")
+        except av.error.FFmpegError as exc:
+            log.warning("%s: decoding stopped early (%s); using the frames before it", path, exc)
 
 
 def _resize(img: np.ndarray, max_width: int) -> np.ndarray:
@@ -171,7 +176,7 @@ def video_rotation_rate(
     """
     if isinstance(frames_or_video_path, (str, Path)):
         path = Path(frames_or_video_path)
-        decoded = list(_iter_video(path, max_width))
+        decoded = list(_iter_video(path))
         times = np.array([t for t, _ in decoded], dtype=np.int64)
         frames: list[np.ndarray] = [_resize(f, max_width) for _, f in decoded]
         if frame_t_ns is not None:
