@@ -187,3 +187,8 @@ class StudyError(UmiBenchError):
 # --- Rerun replay (umi_bench/viz.py) ---------------------------------------------------------------
 class ViewerUnavailable(UmiBenchError):
     """Raised when a live Rerun viewer cannot be spawned or served (no viewer binary, no display, port in use)."""
+
+
+# --- UMI ingest (ingest/umi.py) ---------------------------------------------------------------------
+class UmiVideoFailed(UmiBenchError):
+    """Raised (and caught per video by the UMI ingest) when a video cannot be processed; the message is the report's reason."""

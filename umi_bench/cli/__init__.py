@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "viz": "umi_bench.cli.viz:viz",
     "dashboard": "umi_bench.cli.dashboard:dashboard",
     "ingest": "umi_bench.cli.ingest:ingest",
+    "synth": "umi_bench.cli.synth:synth",
     "export": "umi_bench.cli.export:export",
     "sim": "umi_bench.cli.sim:sim",
     "study": "umi_bench.cli.study:study",

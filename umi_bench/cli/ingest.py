@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from umi_bench.cli._output import echo_json
@@ -107,3 +109,53 @@ def ego(path: str, lake_path: str, as_json: bool, world_frame: str | None, tag_p
         return
     state = "already in the lake, skipped" if r.skipped else f"committed as lake version {r.version}"
     click.echo(f"{path}: {len(r.episode_ids)} episode(s) {state} (ingest {r.ingest_id})")
+
+
+@ingest.command()
+@click.argument("raw_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--lake", "lake_path", required=True, type=click.Path(file_okay=False), help="Lake folder (created if missing).")
+@click.option("--map-video", help="Mapping clip (file in RAW_DIR or a path): map first, then localize every demo in it.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Demos processed in parallel.")
+@click.option("--intrinsics", type=click.Path(exists=True, dir_okay=False), help="UMI/OpenICC intrinsics JSON (default: UMI's GoPro).")
+@click.option("--vocab", "vocab_path", type=click.Path(exists=True, dir_okay=False), help="DBoW2 vocabulary (default: the packaged one).")
+@click.option("--mode", type=click.Choice(["mono_inertial", "mono"]), default="mono_inertial", show_default=True, help="SLAM mode.")
+@click.option("--task", default="umi_demo", show_default=True, help="Task name of every demo.")
+@click.option("--report-dir", type=click.Path(file_okay=False), help="Where report.json/report.md go (default RAW_DIR).")
+@click.option("--min-tracked-fraction", type=float, help="Reject below this tracked fraction (default 0.9).")
+@click.option("--max-lost-run", "max_lost_run_s", type=float, help="Reject a lost run longer than this, s (default 0.5).")
+@click.option("--min-tag-rate", "min_tag_detection_rate", type=float, help="Reject below this finger-tag detection rate (default 0.8).")
+@click.option("--max-scale-error", type=float, help="Reject above this table-tag scale error (default 0.05).")
+@click.option("--min-imu-coverage", type=float, help="Reject below this IMU coverage (default 0.95).")
+@click.option("--max-clock-offset", "max_clock_offset_s", type=float, help="Reject a larger |clock offset|, s (default 0.25).")
+@click.option("--min-duration", "min_duration_s", type=float, help="Reject shorter demos, s (default 1.0).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def umi(raw_dir: str, lake_path: str, map_video: str | None, workers: int, intrinsics: str | None, vocab_path: str | None,
+        mode: str, task: str, report_dir: str | None, as_json: bool, **thresholds) -> None:
+    """Import a UMI session folder of GoPro MP4s (SLAM, tags, quality); one transaction per video, resumable.
+
+    Example: umi-bench ingest umi ./session --lake ./lake --map-video GX010001.MP4
+    """
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from ingest.umi import UmiIngestOptions, discover_videos, ingest_umi_session
+    from umi_bench.quality import QualityThresholds
+
+    th = replace(QualityThresholds(), **{k: v for k, v in thresholds.items() if v is not None})
+    opts = UmiIngestOptions(map_video=map_video, intrinsics=intrinsics, vocab_path=vocab_path, mode=mode, workers=workers,
+                            thresholds=th, task=task, report_dir=report_dir)
+    with tqdm(total=len(discover_videos(raw_dir)), unit="video", desc="ingest umi", disable=as_json) as bar:
+        def progress(video: str, status: str) -> None:
+            bar.set_postfix_str(f"{video}: {status}")
+            bar.update(1)
+
+        report = ingest_umi_session(raw_dir, lake_path, opts, progress=progress)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts().items()))
+    click.echo(f"{raw_dir}: {counts} ({report.seconds:.0f} s); report in {Path(report_dir or raw_dir) / 'report.md'}")
+    for v in report.videos:
+        if v.status in ("rejected", "failed"):
+            click.echo(f"  {v.video} {v.status}: {v.reason}")
