@@ -526,8 +526,9 @@ def track_ego(source: EgoSource, opts: EgoOptions) -> EgoTrajectory:
         map_id = np.zeros(n, dtype=np.int64)
     T_tag_cam_slam = np.full((n, 4, 4), np.nan)
     fits: list[ScaleFit] = []
-    for m in np.unique(map_id):
-        sel = map_id == m
+    posed = np.all(np.isfinite(T_slam_cam[:, :3, 3]), axis=1)
+    for m in np.unique(map_id[posed]):
+        sel = (map_id == m) & posed
         try:
             f = fit_slam_to_tag(T_slam_cam[sel], T_tag_cam[sel], opts.min_tag_frames, f"{source.video} (SLAM map {m})")
         except EgoScaleUnknown:

@@ -116,12 +116,14 @@ def test_reingest_is_a_noop(session):
     assert lake.version == before
 
 
-def test_cli_ingest_ego_in_the_first_keyframe_gravity_frame(session, tmp_path):
-    rec = session["recording"]
+def test_cli_ingest_ego_in_the_first_keyframe_gravity_frame(tmp_path):
+    from umi_bench.synth.ego import generate_ego_recording
+
+    rec = generate_ego_recording(tmp_path / "rec", seed=1, n_demos=1, perturbed_demos=())  # short: one clean demo
     out = CliRunner().invoke(cli, ["ingest", "ego", str(rec.root), "--lake", str(tmp_path / "lake"), "--json"])
     assert out.exit_code == 0, out.output
-    payload = json.loads(out.output)
-    assert payload["skipped"] is False and len(payload["episode_ids"]) == 3
+    payload = json.loads(out.stdout)
+    assert payload["skipped"] is False and len(payload["episode_ids"]) == 1
     from umi_bench.lake import Lake
 
     lake = Lake.open(tmp_path / "lake")
