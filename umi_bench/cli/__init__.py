@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "export": "umi_bench.cli.export:export",
     "sim": "umi_bench.cli.sim:sim",
     "study": "umi_bench.cli.study:study",
+    "vocab": "umi_bench.cli.vocab:vocab",
 }
 
 
