@@ -79,6 +79,8 @@ def run(job_dir: Path) -> int:
     wall0 = time.perf_counter()
     next_feed = wall0
     median_call = None
+    mean_pts = None
+    n_holds = 0
     i = -1
     for i, gray in enumerate(_frames(job["video"], W, H)):
         if i >= n:
@@ -109,14 +111,22 @@ def run(job_dir: Path) -> int:
         if fps is not None:
             gap = 1.0 / fps
             if job["pace"] == "adaptive":
-                # Slow down while a track call is slow (LocalMapping competing for the CPU): wait as
-                # long again as the excess over the running median call time.
+                # Back off while LocalMapping lags: (a) a track call much slower than its running mean
+                # (mapping competes for the CPU) -> wait the excess again; (b) tracked map points
+                # falling below 75% of their running mean (new keyframes are overdue: monocular
+                # ORB-SLAM3 refuses them while mapping is busy) -> hold for 3 frame gaps.
                 median_call = call_s[i] if median_call is None else 0.95 * median_call + 0.05 * call_s[i]
                 gap += max(0.0, call_s[i] - 1.5 * median_call)
+                if r.state.name in ("OK", "OK_KLT"):
+                    pts = float(r.num_tracked_points)
+                    if mean_pts is not None and pts < 0.75 * mean_pts:
+                        gap += 3.0 / fps
+                        n_holds += 1
+                    mean_pts = pts if mean_pts is None else 0.9 * mean_pts + 0.1 * pts
             next_feed = c0 + gap  # no catch-up bursts after a slow call
     n_decoded = i + 1
     wall_s = time.perf_counter() - wall0
-    info = {"n_decoded": n_decoded, "wall_s": wall_s, "load_s": load_s, "imu_initialized_t_ns": imu_init_t_ns}
+    info = {"n_decoded": n_decoded, "wall_s": wall_s, "load_s": load_s, "imu_initialized_t_ns": imu_init_t_ns, "n_holds": n_holds}
     if n_decoded < n:
         info["input_error"] = f"{job['video']}: decoded {n_decoded} frames but frame_t_ns has {n}"
     np.savez(job_dir / "live.npz", state=state.astype(str), T_live=T_live, n_points=n_points, call_s=call_s)
@@ -125,8 +135,10 @@ def run(job_dir: Path) -> int:
     slam.shutdown()
     traj = job_dir / "trajectory_euroc.txt"
     kfs = job_dir / "keyframes_euroc.txt"
-    slam.save_trajectory_euroc(str(traj))
-    slam.save_keyframe_trajectory_euroc(str(kfs))
+    if np.any(np.isin(state, ["OK", "OK_KLT", "RECENTLY_LOST"])):
+        # with no map left ORB-SLAM3's trajectory writers dereference a null map and hang or crash
+        slam.save_trajectory_euroc(str(traj))
+        slam.save_keyframe_trajectory_euroc(str(kfs))
     info["shutdown_s"] = time.perf_counter() - wall0 - wall_s
     (job_dir / "result.json").write_text(json.dumps(info))
     sys.stdout.flush()

@@ -1,0 +1,120 @@
+"""ORB-SLAM3 in a worker process on real rendered frames: tracking, crashes, bad inputs, lost frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from umi_bench import geometry
+from umi_bench.errors import SlamInputError, SlamWorkerCrashed, VocabularyError
+from umi_bench.slam import track_video
+from umi_bench.slam.worker import MODES
+
+STATES = {"ok", "lost", "not_initialized", "relocalized"}
+
+
+@pytest.fixture(scope="module")
+def demo_track(slam_session, demo_video, built_vocab):
+    """The clean demo tracked in monocular mode with the vocabulary built from the session."""
+    return track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], vocab_path=built_vocab, mode="mono")
+
+
+def test_built_vocabulary_tracks_demo(demo_track, demo_video):
+    r = demo_track
+    n = len(demo_video["t_ns"])
+    assert r.T_slam_camera.shape == (n, 4, 4) and r.state.shape == (n,) and r.is_keyframe.shape == (n,)
+    assert set(r.state) <= STATES
+    assert r.tracked_fraction >= 0.9
+    assert r.n_maps >= 1 and r.is_keyframe.sum() >= 3
+    assert np.all(r.fed)
+    ok = r.tracked
+    assert set(r.state[ok]) <= {"ok", "relocalized"} and np.all(np.isnan(r.T_slam_camera[~ok]))
+    # the trajectory is the real one up to a similarity (monocular): ATE after Sim3 well under 2 cm
+    gt = demo_video["gt"]
+    p_gt = np.asarray(gt["camera_pos"])[ok]
+    s, R, t = geometry.umeyama_sim3(r.T_slam_camera[ok, :3, 3], p_gt)
+    ate = np.sqrt(np.mean(np.sum((s * r.T_slam_camera[ok, :3, 3] @ R.T + t - p_gt) ** 2, axis=1)))
+    assert ate < 0.02
+    assert r.realtime_factor > 0 and r.wall_s > 0
+
+
+def test_black_frames_are_lost_and_reported(slam_session, black_video):
+    import av
+
+    with av.open(str(black_video["path"])) as c:
+        mean = np.array([f.to_ndarray(format="gray").mean() for f in c.decode(video=0)])
+    black = mean < 5
+    assert 30 <= black.sum() < len(mean)
+    r = track_video(black_video["path"], slam_session["camera"], black_video["t_ns"], mode="mono")
+    assert not r.tracked[black].any()
+    assert set(r.state[black]) <= {"lost", "not_initialized"}
+    assert r.tracked_fraction <= 1 - black.mean() + 1e-9
+
+
+def test_corrupt_vocabulary_clean_error(slam_session, demo_video, built_vocab, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(built_vocab.read_text() + "\n")
+    with pytest.raises(VocabularyError, match=r"bad.txt:\d+: trailing newline"):
+        track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], vocab_path=bad, mode="mono")
+
+
+def test_orbslam_exit_is_a_worker_crash(slam_session, demo_video, built_vocab, tmp_path):
+    """A header ORB-SLAM3 rejects makes it exit(-1): only the worker dies."""
+    bad = tmp_path / "exit.txt"
+    bad.write_text("\n".join(["30 3 0 0"] + built_vocab.read_text().split("\n")[1:]))
+    with pytest.raises(SlamWorkerCrashed) as e:
+        track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], vocab_path=bad, mode="mono", check_vocabulary=False)
+    assert str(demo_video["path"]) in str(e.value) and "exit code 255" in str(e.value)
+
+
+def test_orbslam_segfault_is_a_worker_crash(slam_session, demo_video, built_vocab, tmp_path):
+    """Parent ids pointing past the node table corrupt ORB-SLAM3's memory: a native crash."""
+    lines = built_vocab.read_text().split("\n")
+    bad_lines = [lines[0]] + [" ".join(["100000000"] + ln.split()[1:]) for ln in lines[1:]]
+    bad = tmp_path / "segv.txt"
+    bad.write_text("\n".join(bad_lines))
+    with pytest.raises(SlamWorkerCrashed) as e:
+        track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], vocab_path=bad, mode="mono", check_vocabulary=False)
+    assert str(demo_video["path"]) in str(e.value) and "died with signal SIG" in str(e.value)
+
+
+def test_input_errors(slam_session, demo_video, tmp_path):
+    cam, path, t = slam_session["camera"], demo_video["path"], demo_video["t_ns"]
+    imu_t = np.arange(t[0] - 10**8, t[-1] + 10**8, 5_000_000, dtype=np.int64)
+    acc = np.tile([0.0, 0.0, 9.81], (len(imu_t), 1))
+    gyr = np.zeros((len(imu_t), 3))
+    tf = t.astype(np.float64)
+    tf[7] = np.nan
+    with pytest.raises(SlamInputError, match=r"frame_t_ns\[7\] is not finite"):
+        track_video(path, cam, tf, mode="mono")
+    with pytest.raises(SlamInputError, match=r"frame_t_ns not strictly increasing at frame 3"):
+        track_video(path, cam, np.r_[t[:3], t[2], t[4:]], mode="mono")
+    bad_acc = acc.copy()
+    bad_acc[11, 1] = np.nan
+    with pytest.raises(SlamInputError, match=r"IMU accel\[11\] is not finite"):
+        track_video(path, cam, t, imu=(imu_t, bad_acc, gyr), mode="mono_inertial")
+    gap = (imu_t < t[20]) | (imu_t > t[40])
+    with pytest.raises(SlamInputError, match=r"no IMU samples between frames"):
+        track_video(path, cam, t, imu=(imu_t[gap], acc[gap], gyr[gap]), mode="mono_inertial")
+    with pytest.raises(SlamInputError, match=r"IMU given in mono mode"):
+        track_video(path, cam, t, imu=(imu_t, acc, gyr), mode="mono")
+    with pytest.raises(SlamInputError, match=r"needs imu=\(t_ns, accel, gyro\)"):
+        track_video(path, cam, t, mode="mono_inertial")
+    with pytest.raises(SlamInputError, match=r"mode must be one of"):
+        track_video(path, cam, t, mode="stereo")
+    assert MODES == ("mono_inertial", "mono")
+    with pytest.raises(SlamInputError, match=r"mask shape \(240, 320\) != SLAM resolution \(480, 640\)"):
+        track_video(path, cam, t, mode="mono", mask=np.ones((240, 320), np.uint8))
+    with pytest.raises(SlamInputError, match=r"pace must be 'adaptive', 'max' or a feed rate"):
+        track_video(path, cam, t, mode="mono", pace=-3.0)
+    from dataclasses import replace
+
+    with pytest.raises(SlamInputError, match=r"video is 640x480 but the camera 'gopro' is calibrated for 640x360"):
+        track_video(path, replace(cam, height=360, cy=179.5), t, mode="mono")
+
+
+def test_frame_count_mismatch_is_input_error(slam_session, demo_video):
+    t = demo_video["t_ns"]
+    extra = np.r_[t, t[-1] + np.arange(1, 4) * 33_333_333]
+    with pytest.raises(SlamInputError, match=r"decoded \d+ frames but frame_t_ns has \d+"):
+        track_video(demo_video["path"], slam_session["camera"], extra, mode="mono", pace="max")
