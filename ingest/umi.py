@@ -302,11 +302,20 @@ def prepare_video(path: Path, intrinsics: str | Path | None, min_table_tag_frame
 
 
 def _track(p: _Prepared, vocab_path: Path | None, mode: str, load_atlas: Path | None, save_atlas: Path | None,
-           pace: float | None) -> Any:
-    from umi_bench.errors import SlamError
+           pace: float | str | None) -> Any:
+    """ORB-SLAM3 on one video in a worker process (H2's :func:`umi_bench.slam.track_video`), fingers masked."""
+    from umi_bench.errors import SlamError, TelemetryError
     from umi_bench.slam import track_video
+    from umi_bench.tags import finger_mask
+    from umi_bench.telemetry import resample_imu
 
-    kwargs: dict[str, Any] = {"imu": p.imu, "vocab_path": vocab_path, "mode": mode}
+    kwargs: dict[str, Any] = {"vocab_path": vocab_path, "mode": mode, "mask": finger_mask(p.camera)}
+    if mode == "mono_inertial":
+        rate = p.camera.imu.rate_hz if p.camera.imu is not None else 200.0
+        try:
+            kwargs["imu"] = resample_imu(p.imu, rate, max(p.imu.t0_ns, 0), min(p.imu.t1_ns, int(p.info.frame_t_ns[-1]) + _NS))
+        except TelemetryError as exc:
+            raise VideoFailed(f"{p.path.name}: IMU does not cover the video ({exc})") from exc
     if load_atlas is not None:
         kwargs["load_atlas"] = load_atlas
     if save_atlas is not None:
@@ -395,8 +404,34 @@ def embodiment_row(camera: CameraModel, calibration: GripperCalibration) -> dict
     }
 
 
+def _scale_check(obs: tuple[np.ndarray, np.ndarray, np.ndarray], mode: str, session_scale: float | None) -> float | None:
+    """Relative metric-scale error of one video from its own table-tag observations.
+
+    Mono-inertial SLAM is metric: |s - 1|. Monocular localized in the session map: |s / s_session - 1|.
+    Monocular on its own (arbitrary scale): the scale fitted on the first half of the tag observations
+    vs the second half, |s1 / s2 - 1| (scale drift). None when too few observations.
+    """
+    own = align_slam_to_table(*obs)
+    if own is None:
+        return None
+    if mode == "mono_inertial":
+        return abs(own.scale - 1.0)
+    if session_scale is not None:
+        return abs(own.scale / session_scale - 1.0)
+    T, tags, err = obs
+    usable = np.flatnonzero(np.isfinite(T).all(axis=(1, 2)) & np.isfinite(err))
+    if len(usable) < 20:
+        return None
+    mid = usable[len(usable) // 2]
+    first = align_slam_to_table(T[:mid], tags[:mid], err[:mid])
+    second = align_slam_to_table(T[mid:], tags[mid:], err[mid:])
+    if first is None or second is None:
+        return None
+    return abs(first.scale / second.scale - 1.0)
+
+
 def build_umi_batch(p: _Prepared, T_slam_camera: np.ndarray, states: np.ndarray, align: SlamToTable,
-                    scale_ref: float, calibration: GripperCalibration, thresholds: QualityThresholds, *,
+                    scale_error: float | None, calibration: GripperCalibration, thresholds: QualityThresholds, *,
                     task: str, session_id: str, work_dir: Path, extra_meta: dict[str, Any]) -> tuple[Batch, VideoReport]:
     """One video's episode (accepted or rejected) as a Batch, and its report entry."""
     n = len(p.info.frame_t_ns)
@@ -405,14 +440,10 @@ def build_umi_batch(p: _Prepared, T_slam_camera: np.ndarray, states: np.ndarray,
     if stop <= start:
         start, stop = 0, n
     trimmed = n - (stop - start)
-    own = align_slam_to_table(T_slam_camera, p.tags.T_camera_table, p.tags.table_reproj_px)
-    scale_error = None if own is None else abs(own.scale / scale_ref - 1.0)
     q = episode_quality(tracked[start:stop], p.tags.finger_seen[start:stop], p.info.fps, scale_error=scale_error,
                         imu_coverage=p.imu_coverage, clock_offset_s=p.clock["offset_s"],
                         table_tag_frames=int(p.tags.table_seen.sum()), trimmed_frames=trimmed)
     ok, reason = judge(q, thresholds)
-    if own is None and ok:
-        ok, reason = False, "scale check impossible: too few close table-tag observations tracked by SLAM"
     T_table_camera = align.apply(_fill_poses(T_slam_camera))
     T_world_tcp = T_table_camera @ geometry.invert(np.asarray(p.camera.T_tcp_camera))
     tcp_pos, tcp_quat = geometry.matrix_to_pose(T_world_tcp)
@@ -435,7 +466,7 @@ def build_umi_batch(p: _Prepared, T_slam_camera: np.ndarray, states: np.ndarray,
     imu_cols["timestamp_ns"] = imu_cols["timestamp_ns"] - t0
     video = p.path if trimmed == 0 else _cut_video(p.path, start, stop, work_dir / f"{p.path.stem}_cut.mp4", p.info.fps)
     metrics = {**q.to_dict(), "clock": p.clock, "slam_to_table": align.to_dict(),
-               "own_tag_scale": None if own is None else own.scale, "trim": [start, stop]}
+               "trim": [start, stop]}
     row = {
         "episode_id": eid,
         "embodiment_id": EMBODIMENT_ID,
@@ -489,7 +520,7 @@ class UmiIngestOptions:
     map_video: str | Path | None = None
     intrinsics: str | Path | None = None
     vocab_path: str | Path | None = None
-    mode: str = "mono_inertial"
+    mode: str = "mono"
     workers: int = 1
     thresholds: QualityThresholds = QualityThresholds()
     calibration: GripperCalibration = UMI_GRIPPER_CALIBRATION
@@ -553,6 +584,8 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
     vocab_path = Path(opts.vocab_path) if opts.vocab_path else None
     vocab_error = _check_vocabulary(vocab_path) if todo else None
     if vocab_error:
+        if map_path is not None:
+            done(VideoReport(map_path.name, "map", "failed", f"corrupt vocabulary: {vocab_error}"))
         for v, _ in todo:
             done(VideoReport(v.name, "demo", "failed", f"corrupt vocabulary: {vocab_error}"))
         todo = []
@@ -582,28 +615,44 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
                 for v, _ in todo:
                     done(VideoReport(v.name, "demo", "failed", f"session map failed: {exc}"))
                 todo = []
-        scale_ref = 1.0 if "inertial" in opts.mode else (map_align.scale if map_align is not None else None)
+        map_state = {"unusable": False}
 
         def process(v: Path) -> tuple[Batch | None, VideoReport]:
             t0 = time.monotonic()
             try:
                 p = prepare_video(v, opts.intrinsics, opts.thresholds.min_table_tag_frames)
-                res = _track(p, vocab_path, opts.mode, atlas, None, opts.pace)
+                n = len(p.info.frame_t_ns)
+                localized = False
+                slam_note = "standalone (no mapping video)" if atlas is None else "standalone: the session map did not localize an earlier demo"
+                res = None
+                if atlas is not None and not map_state["unusable"]:
+                    res = _track(p, vocab_path, opts.mode, atlas, None, opts.pace)
+                    frac = float(np.isfinite(np.asarray(res.T_slam_camera)).all(axis=(1, 2)).mean())
+                    localized = frac >= opts.thresholds.min_tracked_fraction
+                    slam_note = "localized in the session map" if localized else (
+                        f"standalone: localization in the session map tracked only {frac:.1%}")
+                    if not localized:
+                        map_state["unusable"] = True  # do not pay for a failing localization on every demo
+                        log.warning("%s: localization in the session map tracked %.1f%%; tracking it on its own", v.name, 100 * frac)
+                if not localized:
+                    res = _track(p, vocab_path, opts.mode, None, None, opts.pace)
                 T = np.asarray(res.T_slam_camera, dtype=np.float64)
-                if T.shape != (len(p.info.frame_t_ns), 4, 4):
-                    raise VideoFailed(f"{v.name}: SLAM returned {T.shape[0]} poses for {len(p.info.frame_t_ns)} frames")
-                if map_obs is not None:  # one similarity for the session: map + this demo's observations
-                    align = align_slam_to_table(np.concatenate([map_obs[0], T]),
-                                                np.concatenate([map_obs[1], p.tags.T_camera_table]),
-                                                np.concatenate([map_obs[2], p.tags.table_reproj_px]))
+                if T.shape != (n, 4, 4):
+                    raise VideoFailed(f"{v.name}: SLAM returned {T.shape[0]} poses for {n} frames")
+                obs = (T, p.tags.T_camera_table, p.tags.table_reproj_px)
+                if localized and map_obs is not None:  # one similarity for the session: map + this demo
+                    align = align_slam_to_table(*(np.concatenate([a, b]) for a, b in zip(map_obs, obs)))
                 else:
-                    align = align_slam_to_table(T, p.tags.T_camera_table, p.tags.table_reproj_px)
+                    align = align_slam_to_table(*obs)
                 if align is None:
-                    raise VideoFailed(f"{v.name}: too few table-tag observations tracked by SLAM to fix the world frame")
-                ref = scale_ref if scale_ref is not None else align.scale
-                batch, rep = build_umi_batch(p, T, _states(res, len(T)), align, ref, opts.calibration, opts.thresholds,
+                    raise VideoFailed(f"{v.name}: missing table tag: too few table-tag observations tracked by SLAM "
+                                      "to fix the world frame")
+                scale_error = _scale_check(obs, opts.mode, align.scale if localized else None)
+                batch, rep = build_umi_batch(p, T, _states(res, n), align, scale_error, opts.calibration, opts.thresholds,
                                              task=opts.task, session_id=raw.resolve().name, work_dir=work,
-                                             extra_meta={"slam_mode": opts.mode, "map_video": map_path.name if map_path else None})
+                                             extra_meta={"slam_mode": opts.mode, "slam_session": slam_note,
+                                                         "map_video": map_path.name if map_path else None})
+                rep.metrics["slam_session"] = slam_note
                 rep.seconds = time.monotonic() - t0
                 return batch, rep
             except VideoFailed as exc:
@@ -628,7 +677,7 @@ def _check_vocabulary(path: Path | None) -> str | None:
     try:
         validate_vocabulary(path or default_vocabulary_path())
     except (VocabularyError, OSError) as exc:
-        return f"{path}: {exc}"
+        return str(exc)
     return None
 
 

@@ -154,13 +154,30 @@ class TagDetector:
     def __init__(self) -> None:
         self._det = _detector()
 
-    def detect(self, image: np.ndarray) -> list[TagDetection]:
-        """Markers in a BGR (H, W, 3) or gray (H, W) uint8 image."""
+    def detect(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None, upscale: int = 1) -> list[TagDetection]:
+        """Markers in a BGR (H, W, 3) or gray (H, W) uint8 image.
+
+        Args:
+            roi: ``(x0, y0, x1, y1)`` pixel box to search (default: the whole image).
+            upscale: search a cubic-upscaled copy of the box (small tags, e.g. 16 mm finger tags at
+                640x480, are found far more reliably at 2x); corners come back in image pixels.
+        """
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        x0 = y0 = 0
+        if roi is not None:
+            x0, y0, x1, y1 = (int(v) for v in roi)
+            x0, y0 = max(0, x0), max(0, y0)
+            gray = gray[y0:max(y0, y1), x0:max(x0, x1)]
+            if gray.size == 0:
+                return []
+        if upscale > 1:
+            gray = cv2.resize(gray, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
         corners, ids, _ = self._det.detectMarkers(gray)
         if ids is None:
             return []
-        return [TagDetection(int(i), c.reshape(4, 2).astype(np.float64)) for i, c in zip(ids.ravel(), corners)]
+        # pixel centres: upscaled coordinate u maps back to (u + 0.5) / s - 0.5
+        return [TagDetection(int(i), (c.reshape(4, 2).astype(np.float64) + 0.5) / upscale - 0.5 + [x0, y0])
+                for i, c in zip(ids.ravel(), corners)]
 
 
 def _square_center(norm: np.ndarray) -> np.ndarray:
@@ -247,6 +264,9 @@ def scan_video_tags(video_path: str | Path, camera: CameraModel, progress: Calla
     import av
 
     det = TagDetector()
+    fm = finger_mask(camera, margin_px=0)
+    ys, xs = np.nonzero(fm == 0)
+    finger_roi = (xs.min() - 8, ys.min() - 8, xs.max() + 9, ys.max() + 9) if len(xs) else None
     gaps, seen, poses, errs = [], [], [], []
     with av.open(str(video_path)) as container:
         stream = container.streams.video[0]
@@ -256,7 +276,9 @@ def scan_video_tags(video_path: str | Path, camera: CameraModel, progress: Calla
                 break
             gray = frame.to_ndarray(format="gray")
             dets = det.detect(gray)
-            g = finger_gap(dets, camera)
+            fingers = [d for d in det.detect(gray, finger_roi, upscale=2) if d.tag_id in FINGER_TAG_IDS] \
+                if finger_roi is not None else dets
+            g = finger_gap(fingers, camera)
             gaps.append(g)
             seen.append(bool(np.isfinite(g)))
             pose = table_tag_pose(dets, camera)
@@ -343,3 +365,23 @@ def align_slam_to_table(T_slam_camera: np.ndarray, T_camera_table: np.ndarray, r
     s, R, t = geometry.umeyama_sim3(src[keep], dst[keep], with_scale=with_scale)
     res = np.linalg.norm((s * src[keep] @ R.T + t) - dst[keep], axis=1)
     return SlamToTable(float(s), np.asarray(R), np.asarray(t), int(keep.sum()), float(np.sqrt(np.mean(res ** 2))))
+
+
+def finger_mask(camera: CameraModel, fingers: FingerGeometry = UMI_FINGERS, max_width_m: float = 0.1,
+                margin_px: int = 6) -> np.ndarray:
+    """(H, W) uint8 SLAM mask, 0 over every pixel a finger can cover (any width up to ``max_width_m``),
+    255 elsewhere: features on the fingers move with the camera and must not reach SLAM."""
+    mask = np.full((camera.height, camera.width), 255, np.uint8)
+    hw, hh = fingers.quad_width_m / 2, fingers.quad_height_m / 2
+    for sign in (-1.0, 1.0):
+        xs = np.linspace(fingers.tag_offset_m - hw, max_width_m / 2 + fingers.tag_offset_m + hw, 12) * sign
+        ys = np.linspace(fingers.center_y_m - hh, fingers.center_y_m + hh, 6)
+        pts = np.array([[x, y, fingers.plane_z_m] for x in xs for y in ys])
+        px = camera.project(pts)
+        px = px[np.all(np.isfinite(px), axis=1)]
+        if len(px) >= 3:
+            hull = cv2.convexHull(px.astype(np.float32)).astype(np.int32)
+            cv2.fillConvexPoly(mask, hull, 0)
+    if margin_px > 0:
+        mask = cv2.erode(mask, np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8))
+    return mask

@@ -118,7 +118,7 @@ def ego(path: str, lake_path: str, as_json: bool, world_frame: str | None, tag_p
 @click.option("--workers", type=int, default=1, show_default=True, help="Demos processed in parallel.")
 @click.option("--intrinsics", type=click.Path(exists=True, dir_okay=False), help="UMI/OpenICC intrinsics JSON (default: UMI's GoPro).")
 @click.option("--vocab", "vocab_path", type=click.Path(exists=True, dir_okay=False), help="DBoW2 vocabulary (default: the packaged one).")
-@click.option("--mode", type=click.Choice(["mono_inertial", "mono"]), default="mono_inertial", show_default=True, help="SLAM mode.")
+@click.option("--mode", type=click.Choice(["mono_inertial", "mono"]), default="mono", show_default=True, help="SLAM mode (mono: scale from the table tag).")
 @click.option("--task", default="umi_demo", show_default=True, help="Task name of every demo.")
 @click.option("--report-dir", type=click.Path(file_okay=False), help="Where report.json/report.md go (default RAW_DIR).")
 @click.option("--min-tracked-fraction", type=float, help="Reject below this tracked fraction (default 0.9).")

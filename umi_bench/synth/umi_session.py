@@ -176,26 +176,27 @@ def _wobble(rng: np.random.Generator, scale: float) -> tuple[np.ndarray, np.ndar
 
 def _demo_motion(rng: np.random.Generator, duration_s: float) -> _Motion:
     """A pick-and-place: wiggle looking at the tag, approach, descend, close, lift, carry, lower, open, retreat."""
-    obj = np.array([rng.uniform(-0.12, 0.12), rng.uniform(0.0, 0.15)])
-    place = np.array([-np.sign(obj[0]) * rng.uniform(0.05, 0.15), rng.uniform(-0.02, 0.15)])
+    # The workspace lies between the operator and the table tag, so the tag stays in view (as UMI asks).
+    obj = np.array([rng.uniform(-0.12, 0.12), rng.uniform(-0.22, -0.12)])
+    place = np.array([-np.sign(obj[0]) * rng.uniform(0.04, 0.12), rng.uniform(-0.22, -0.12)])
     x0 = rng.uniform(-0.06, 0.06)
     grip_w = rng.uniform(0.03, 0.05)
-    yaw0, yaw1 = rng.uniform(-0.15, 0.15), rng.uniform(-0.35, 0.35)
+    yaw0, yaw1 = rng.uniform(-0.15, 0.15), rng.uniform(-0.3, 0.3)
     wo = GRIPPER_OPEN_M
     # fraction of duration, x, y, z, yaw, pitch, roll, width
     plan = [
-        (0.00, x0, -0.30, 0.17, yaw0, 0.85, 0.0, wo),
-        (0.05, x0 + 0.03, -0.29, 0.19, yaw0 + 0.08, 0.80, 0.05, wo),
-        (0.10, x0 - 0.02, -0.31, 0.15, yaw0 - 0.08, 0.92, -0.05, wo),
-        (0.15, x0, -0.30, 0.17, yaw0, 0.85, 0.0, wo),
-        (0.33, obj[0], obj[1] - 0.01, 0.09, yaw0 * 0.5, 1.0, 0.0, wo),
+        (0.00, x0, -0.36, 0.17, yaw0, 0.85, 0.0, wo),
+        (0.05, x0 + 0.03, -0.35, 0.19, yaw0 + 0.08, 0.80, 0.05, wo),
+        (0.10, x0 - 0.02, -0.37, 0.15, yaw0 - 0.08, 0.92, -0.05, wo),
+        (0.15, x0, -0.36, 0.17, yaw0, 0.85, 0.0, wo),
+        (0.33, obj[0], obj[1] - 0.01, 0.09, yaw0 * 0.5, 0.95, 0.0, wo),
         (0.43, obj[0], obj[1], 0.025, yaw0 * 0.5, 1.05, 0.0, wo),
         (0.50, obj[0], obj[1], 0.025, yaw0 * 0.5, 1.05, 0.0, grip_w),
         (0.60, obj[0], obj[1] - 0.02, 0.13, yaw0 * 0.5, 0.95, 0.0, grip_w),
         (0.75, place[0], place[1], 0.12, yaw1, 0.95, 0.0, grip_w),
         (0.83, place[0], place[1], 0.035, yaw1, 1.05, 0.0, grip_w),
         (0.88, place[0], place[1], 0.035, yaw1, 1.05, 0.0, wo),
-        (1.00, place[0], place[1] - 0.12, 0.19, yaw1 * 0.5, 0.85, 0.0, wo),
+        (1.00, place[0], place[1] - 0.10, 0.19, yaw1 * 0.5, 0.85, 0.0, wo),
     ]
     arr = np.array(plan, dtype=np.float64)
     return _Motion(arr[:, 0] * duration_s, arr[:, 1:], *_wobble(rng, 1.0))
