@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -591,48 +592,53 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
         todo = []
     with tempfile.TemporaryDirectory(prefix="umi_ingest_") as work_s:
         work = Path(work_s)
-        atlas: Path | None = None
-        map_align: SlamToTable | None = None
-        map_obs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        if todo and map_path is not None:
-            t0 = time.monotonic()
-            try:
-                mp = prepare_video(map_path, opts.intrinsics, opts.thresholds.min_table_tag_frames)
-                atlas = work / "session_map"
-                res = _track(mp, vocab_path, opts.mode, None, atlas, opts.pace)
-                T_map = np.asarray(res.T_slam_camera, dtype=np.float64)
-                map_obs = (T_map, mp.tags.T_camera_table, mp.tags.table_reproj_px)
-                map_align = align_slam_to_table(*map_obs)
-                tracked = float(np.isfinite(T_map).all(axis=(1, 2)).mean())
-                if map_align is None:
-                    raise VideoFailed(f"{map_path.name}: too few table-tag observations tracked by SLAM to fix the world frame")
-                report.session_alignment = map_align.to_dict()
-                done(VideoReport(map_path.name, "map", "mapped", None, None,
-                                 {"tracked_fraction": tracked, "clock_offset_s": mp.clock["offset_s"],
-                                  "clock": mp.clock, "slam_to_table": map_align.to_dict()}, time.monotonic() - t0))
-            except VideoFailed as exc:
-                done(VideoReport(map_path.name, "map", "failed", str(exc), seconds=time.monotonic() - t0))
-                for v, _ in todo:
-                    done(VideoReport(v.name, "demo", "failed", f"session map failed: {exc}"))
-                todo = []
-        map_state = {"unusable": False}
+        session: dict[str, Any] = {"built": False, "atlas": None, "obs": None, "unusable": False}
+        lock = threading.Lock()
+
+        def session_map() -> tuple[Path | None, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+            """Track the mapping video once, on first need (a re-run with nothing to do never maps)."""
+            with lock:
+                if session["built"] or map_path is None:
+                    return session["atlas"], session["obs"]
+                session["built"] = True
+                t0 = time.monotonic()
+                try:
+                    mp = prepare_video(map_path, opts.intrinsics, opts.thresholds.min_table_tag_frames)
+                    atlas = work / "session_map"
+                    res = _track(mp, vocab_path, opts.mode, None, atlas, opts.pace)
+                    T_map = np.asarray(res.T_slam_camera, dtype=np.float64)
+                    obs = (T_map, mp.tags.T_camera_table, mp.tags.table_reproj_px)
+                    map_align = align_slam_to_table(*obs)
+                    tracked = float(np.isfinite(T_map).all(axis=(1, 2)).mean())
+                    if map_align is None:
+                        raise VideoFailed(f"{map_path.name}: too few table-tag observations tracked by SLAM to fix the world frame")
+                    report.session_alignment = map_align.to_dict()
+                    session.update(atlas=atlas, obs=obs)
+                    done(VideoReport(map_path.name, "map", "mapped", None, None,
+                                     {"tracked_fraction": tracked, "clock_offset_s": mp.clock["offset_s"],
+                                      "clock": mp.clock, "slam_to_table": map_align.to_dict()}, time.monotonic() - t0))
+                except VideoFailed as exc:
+                    done(VideoReport(map_path.name, "map", "failed", f"{exc}; demos are tracked on their own",
+                                     seconds=time.monotonic() - t0))
+                return session["atlas"], session["obs"]
 
         def process(v: Path) -> tuple[Batch | None, VideoReport]:
             t0 = time.monotonic()
             try:
                 p = prepare_video(v, opts.intrinsics, opts.thresholds.min_table_tag_frames)
                 n = len(p.info.frame_t_ns)
+                atlas, map_obs = session_map()
                 localized = False
                 slam_note = "standalone (no mapping video)" if atlas is None else "standalone: the session map did not localize an earlier demo"
                 res = None
-                if atlas is not None and not map_state["unusable"]:
+                if atlas is not None and not session["unusable"]:
                     res = _track(p, vocab_path, opts.mode, atlas, None, opts.pace)
                     frac = float(np.isfinite(np.asarray(res.T_slam_camera)).all(axis=(1, 2)).mean())
                     localized = frac >= opts.thresholds.min_tracked_fraction
                     slam_note = "localized in the session map" if localized else (
                         f"standalone: localization in the session map tracked only {frac:.1%}")
                     if not localized:
-                        map_state["unusable"] = True  # do not pay for a failing localization on every demo
+                        session["unusable"] = True  # do not pay for a failing localization on every demo
                         log.warning("%s: localization in the session map tracked %.1f%%; tracking it on its own", v.name, 100 * frac)
                 if not localized:
                     res = _track(p, vocab_path, opts.mode, None, None, opts.pace)

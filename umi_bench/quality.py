@@ -170,6 +170,6 @@ def judge(q: EpisodeQuality, th: QualityThresholds) -> tuple[bool, str | None]:
     if q.clock_offset_s is not None and abs(q.clock_offset_s) > th.max_clock_offset_s:
         reasons.append(f"clock offset {q.clock_offset_s:+.3f} s exceeds ±{th.max_clock_offset_s} s")
     if q.trim_fraction > th.max_trim_fraction:
-        reasons.append(f"{q.trimmed_frames} untracked frames trimmed at the edges ({q.trim_fraction:.0%} > "
+        reasons.append(f"tracking lost at the edges: {q.trimmed_frames} untracked frames trimmed ({q.trim_fraction:.0%} > "
                        f"{th.max_trim_fraction:.0%})")
     return (not reasons, "; ".join(reasons) or None)

@@ -372,6 +372,7 @@ def generate_umi_session(
     map_duration_s: float = 12.0,
     faults: Sequence[str] = (),
     *,
+    fault_duration_s: float | None = None,
     camera: CameraModel | None = None,
     crf: int = 18,
     progress: Callable[[str], None] | None = None,
@@ -384,6 +385,7 @@ def generate_umi_session(
         width, height: video resolution (4:3 for UMI's GoPro calibration). fps: frame rate.
         duration_s: length of each demo video, s. map_duration_s: length of the mapping video, s.
         faults: names from :data:`FAULTS`; each adds one demo video carrying that fault.
+        fault_duration_s: length of the fault videos, s (default ``duration_s``; at least 3 s).
         camera: camera model to render with (default: UMI's GoPro scaled to width x height, at ``fps``).
         crf: H.264 quality (lower = better). progress: called with each video's stem when it is done.
 
@@ -407,8 +409,10 @@ def generate_umi_session(
     jobs: list[tuple[str, str | None]] = [("map", None)] + [("demo", None)] * n_demos + [("demo", f) for f in faults]
     for i, (role, fault) in enumerate(jobs):
         stem = f"GX01{i + 1:04d}"
-        motion = _map_motion(rng, map_duration_s) if role == "map" else _demo_motion(rng, duration_s)
         dur = map_duration_s if role == "map" else duration_s
+        if fault is not None and fault_duration_s is not None:
+            dur = max(3.0, float(fault_duration_s))
+        motion = _map_motion(rng, dur) if role == "map" else _demo_motion(rng, dur)
         rend = renderer
         out_size = (camera.width, camera.height)
         if fault == "no_table_tag":
