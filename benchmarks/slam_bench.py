@@ -39,20 +39,18 @@ CONFIGS = {
         ("mono max (baseline)", "mono", "max", 1),
         ("mono adaptive", "mono", "adaptive", 1),
         ("mono 30 fps", "mono", 30.0, 1),
-        ("mono stride2 max", "mono", "max", 2),
+        ("mono 15 fps", "mono", 15.0, 1),
         ("mono stride2 adaptive", "mono", "adaptive", 2),
-        ("mono stride3 adaptive", "mono", "adaptive", 3),
         ("mono-inertial adaptive", "mono_inertial", "adaptive", 1),
-        ("mono-inertial stride2 adaptive", "mono_inertial", "adaptive", 2),
     ],
     320: [
         ("mono max (baseline)", "mono", "max", 1),
         ("mono adaptive", "mono", "adaptive", 1),
-        ("mono stride2 max", "mono", "max", 2),
+        ("mono 20 fps", "mono", 20.0, 1),
         ("mono-inertial adaptive", "mono_inertial", "adaptive", 1),
     ],
 }
-QUICK = {640: [0, 1, 4], 320: [0, 1]}
+QUICK = {640: [0, 1], 320: [0, 1]}
 
 
 def ate_sim3_m(T_est: np.ndarray, p_gt: np.ndarray) -> float:

@@ -118,3 +118,17 @@ def test_frame_count_mismatch_is_input_error(slam_session, demo_video):
     extra = np.r_[t, t[-1] + np.arange(1, 4) * 33_333_333]
     with pytest.raises(SlamInputError, match=r"decoded \d+ frames but frame_t_ns has \d+"):
         track_video(demo_video["path"], slam_session["camera"], extra, mode="mono", pace="max")
+
+
+def test_session_mode_prefix_video(slam_session, demo_video):
+    """Session mode without an atlas: the mapping video is fed first; only the demo's frames come back."""
+    map_video = next(v for v in slam_session["videos"].values() if v["role"] == "map")
+    n = len(demo_video["t_ns"])
+    r = track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], mode="mono",
+                    prefix_video=map_video["path"], prefix_t_ns=map_video["t_ns"])
+    assert r.T_slam_camera.shape == (n, 4, 4) and r.state.shape == (n,) and set(r.state) <= STATES
+    assert isinstance(r.shared_map, bool)
+    assert r.n_maps >= 1  # the mapping video's map is counted
+    with pytest.raises(SlamInputError, match=r"prefix_video works in mono mode only"):
+        track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], mode="mono_inertial",
+                    imu=(np.array([0, 1]), np.zeros((2, 3)), np.zeros((2, 3))), prefix_video=map_video["path"], prefix_t_ns=map_video["t_ns"])

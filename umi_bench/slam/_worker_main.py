@@ -82,6 +82,28 @@ def run(job_dir: Path) -> int:
     mean_pts = None
     n_holds = 0
     i = -1
+    # Session mode without an atlas: the mapping video is fed first (its frames recorded with negative
+    # indices -1..-P), then the demo, 1 s later on the SLAM clock, so the demo relocalizes in that map.
+    prefix_state: list[str] = []
+    if job.get("prefix_video"):
+        pt = inp["prefix_t_ns"].astype(np.int64)
+        shift = (pt[-1] - pt[0]) / _NS + 1.0
+        t_s = t_s + shift
+        fed_prev_t = -1.0 / max(job["fps"], 1.0)
+        for j, gray in enumerate(_frames(job["prefix_video"], W, H)):
+            if j >= len(pt):
+                break
+            if mask is not None:
+                gray = np.where(mask > 0, gray, 0).astype(np.uint8)
+            if fps is not None:
+                now = time.perf_counter()
+                if now < next_feed:
+                    time.sleep(next_feed - now)
+            c0 = time.perf_counter()
+            r = slam.track_monocular(gray, float((pt[j] - pt[0]) / _NS))
+            prefix_state.append(r.state.name)
+            next_feed = c0 + (1.0 / fps if fps is not None else 0.0)
+        fed_prev_t = t_s[first] - 1.0 / max(job["fps"], 1.0)
     for i, gray in enumerate(_frames(job["video"], W, H)):
         if i >= n:
             break
@@ -126,10 +148,11 @@ def run(job_dir: Path) -> int:
             next_feed = c0 + gap  # no catch-up bursts after a slow call
     n_decoded = i + 1
     wall_s = time.perf_counter() - wall0
-    info = {"n_decoded": n_decoded, "wall_s": wall_s, "load_s": load_s, "imu_initialized_t_ns": imu_init_t_ns, "n_holds": n_holds}
+    info = {"time_shift_s": float(t_s[0] - (frame_t_ns[0] - t0) / _NS), "n_decoded": n_decoded, "wall_s": wall_s, "load_s": load_s, "imu_initialized_t_ns": imu_init_t_ns, "n_holds": n_holds}
     if n_decoded < n:
         info["input_error"] = f"{job['video']}: decoded {n_decoded} frames but frame_t_ns has {n}"
-    np.savez(job_dir / "live.npz", state=state.astype(str), T_live=T_live, n_points=n_points, call_s=call_s)
+    np.savez(job_dir / "live.npz", state=state.astype(str), T_live=T_live, n_points=n_points, call_s=call_s,
+             prefix_state=np.array(prefix_state, dtype=str))
     (job_dir / "live.json").write_text(json.dumps(info))
 
     slam.shutdown()
@@ -137,8 +160,12 @@ def run(job_dir: Path) -> int:
     kfs = job_dir / "keyframes_euroc.txt"
     if np.any(np.isin(state, ["OK", "OK_KLT", "RECENTLY_LOST"])):
         # with no map left ORB-SLAM3's trajectory writers dereference a null map and hang or crash
-        slam.save_trajectory_euroc(str(traj))
-        slam.save_keyframe_trajectory_euroc(str(kfs))
+        for writer, out in ((slam.save_trajectory_euroc, traj), (slam.save_keyframe_trajectory_euroc, kfs)):
+            try:
+                writer(str(out))
+            except RuntimeError as e:  # e.g. "Invalid argument" when the largest map has lost its keyframes
+                info.setdefault("writer_errors", []).append(f"{out.name}: {e}")
+                out.unlink(missing_ok=True)
     info["shutdown_s"] = time.perf_counter() - wall0 - wall_s
     (job_dir / "result.json").write_text(json.dumps(info))
     sys.stdout.flush()

@@ -73,6 +73,8 @@ class TrackResult:
         wall_s: wall time of the feed loop, s. load_s: vocabulary/settings load, s.
         realtime_factor: video seconds per wall second of the feed loop.
         track_call_s (N,) float: duration of each track call, s (NaN if not fed).
+        shared_map: with ``prefix_video``: the demo was tracked in the mapping video's map (one world
+            frame); None otherwise.
     """
 
     video: Path
@@ -90,6 +92,7 @@ class TrackResult:
     load_s: float
     realtime_factor: float
     track_call_s: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    shared_map: bool | None = None
 
     @property
     def n_resets(self) -> int:
@@ -219,6 +222,8 @@ def track_video(
     orb: OrbParams = OrbParams(),
     work_dir: Path | str | None = None,
     check_vocabulary: bool = True,
+    prefix_video: Path | str | None = None,
+    prefix_t_ns: np.ndarray | None = None,
 ) -> TrackResult:
     """Track one video with ORB-SLAM3 in a worker process.
 
@@ -240,6 +245,9 @@ def track_video(
         work_dir: keep the worker's files (settings, logs, trajectories) here instead of a temp dir.
         check_vocabulary: validate the vocabulary first (default). False hands an unchecked file to
             ORB-SLAM3; used to prove that a crash costs the worker only.
+        prefix_video, prefix_t_ns: session mode without an atlas (mono only): feed this mapping video
+            (same camera, frame times ``prefix_t_ns``) first, then the demo, which relocalizes in the
+            map; ``shared_map`` in the result says whether it did.
 
     Returns:
         A :class:`TrackResult`.
@@ -250,6 +258,8 @@ def track_video(
         SlamWorkerCrashed: the worker died (native crash, exit, timeout) — names the video and exit code/signal.
     """
     video = Path(video_path)
+    if prefix_video is not None and mode != "mono":
+        raise SlamInputError(f"{video}: prefix_video works in mono mode only (the IMU stream cannot jump between videos)")
     t_ns, imu_arr = _check_inputs(video, camera, frame_t_ns, imu, mode, mask, pace, stride)
     vocab = Path(vocab_path) if vocab_path is not None else default_vocabulary_path()
     if check_vocabulary:
@@ -260,6 +270,11 @@ def track_video(
     if abs(vw * camera.height - vh * camera.width) > max(vw, vh):
         raise SlamInputError(f"{video}: video is {vw}x{vh} but the camera {camera.name!r} is calibrated for "
                              f"{camera.width}x{camera.height} (aspect ratio differs; supply intrinsics for this resolution)")
+    if prefix_video is not None:
+        if prefix_t_ns is None or len(prefix_t_ns) < 2 or not np.all(np.diff(np.asarray(prefix_t_ns)) > 0):
+            raise SlamInputError(f"{video}: prefix_t_ns must be the strictly increasing frame times of {prefix_video}")
+        if not Path(prefix_video).is_file():
+            raise SlamInputError(f"{prefix_video}: mapping video not found")
     if load_atlas is not None:
         la = Path(load_atlas)
         la_file = la if la.suffix == ".osa" else la.with_name(la.name + ".osa")
@@ -288,6 +303,8 @@ def track_video(
             "mode": mode, "pace": pace, "stride": int(stride), "width": camera.width, "height": camera.height,
             "fps": camera.fps, "adaptive_fps": float(min(30.0, ADAPTIVE_FPS[mode] * scale**2)),
         }
+        if prefix_video is not None:
+            job["prefix_video"] = str(Path(prefix_video).resolve())
         (job_dir / "job.json").write_text(json.dumps(job))
         feed = _fed_mask(len(t_ns), stride)
         if imu_arr is not None:
@@ -297,6 +314,8 @@ def track_video(
             arrays.update(imu_t_ns=imu_arr[0], imu_accel=imu_arr[1], imu_gyro=imu_arr[2])
         if mask is not None:
             arrays["mask"] = np.asarray(mask, dtype=np.uint8)
+        if prefix_video is not None:
+            arrays["prefix_t_ns"] = np.asarray(prefix_t_ns, dtype=np.int64)
         np.savez(job_dir / "inputs.npz", **arrays)
         duration_s = (t_ns[-1] - t_ns[0]) / _NS
         if timeout_s is None:
@@ -361,7 +380,8 @@ def _run_worker(job_dir: Path, video: Path, mode: str, t_ns: np.ndarray, timeout
     live = np.load(job_dir / "live.npz", allow_pickle=False)
     raw_state = live["state"]
     T_live = live["T_live"]
-    return _assemble(video, mode, t_ns, raw_state, T_live, live["call_s"], info, job_dir, inertial, camera, stride, duration_s)
+    return _assemble(video, mode, t_ns, raw_state, T_live, live["call_s"], info, job_dir, inertial, camera, stride, duration_s,
+                     live["prefix_state"] if "prefix_state" in live.files else np.zeros(0, dtype=str))
 
 
 def _log_tail(path: Path, n: int = 6) -> str:
@@ -383,7 +403,8 @@ def _read_euroc(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T_live: np.ndarray, call_s: np.ndarray,
-              info: dict, job_dir: Path, inertial: bool, camera: Any, stride: int, duration_s: float) -> TrackResult:
+              info: dict, job_dir: Path, inertial: bool, camera: Any, stride: int, duration_s: float,
+              prefix_state: np.ndarray = np.zeros(0, dtype=str)) -> TrackResult:
     n = len(t_ns)
     t_s = (t_ns - t_ns[0]) / _NS
     fed = raw_state != "skipped"
@@ -393,6 +414,13 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     n_maps = 0
     prev = "NO_IMAGES_YET"
     cur_map = -1
+    prefix = [str(x) for x in np.asarray(prefix_state).tolist()]
+    for st in prefix:  # the mapping video's frames (session mode without an atlas)
+        if _STATE_MAP.get(st) == "ok" and prev in ("NOT_INITIALIZED", "NO_IMAGES_YET", "SYSTEM_NOT_READY"):
+            n_maps += 1
+            cur_map = n_maps - 1
+        prev = st
+    prefix_map = cur_map if prefix and _STATE_MAP.get(prefix[-1]) == "ok" else None
     for i in np.flatnonzero(fed):
         s = str(raw_state[i])
         mapped = _STATE_MAP.get(s, "lost")
@@ -407,6 +435,8 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
         prev = s
     # final optimized trajectory (largest map)
     traj_t, traj_T = _read_euroc(job_dir / "trajectory_euroc.txt")
+    shift = float(info.get("time_shift_s", 0.0))
+    traj_t = traj_t - shift
     T = np.full((n, 4, 4), np.nan)
     if len(traj_t):
         idx = np.clip(np.searchsorted(t_s, traj_t), 1, n - 1)
@@ -419,7 +449,17 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     # only frames the tracker itself called ok/relocalized keep a pose (the file also holds RECENTLY_LOST frames)
     good = np.isin(state, ["ok", "relocalized"])
     T[~good & fed] = np.nan
+    live_ok = good & np.all(np.isfinite(T_live[:, :3, 3]), axis=1)
+    in_file = np.all(np.isfinite(T[:, :3, 3]), axis=1)
+    if live_ok.sum() and in_file.sum() < 0.5 * live_ok.sum():
+        # The writer keeps only the largest map; when that is not ours (e.g. a loaded atlas's map)
+        # fall back to the live poses, each in its own map's frame (see map_id).
+        logger.warning("%s: final trajectory holds %d of %d tracked frames (another map is larger); using live poses",
+                       video, in_file.sum(), live_ok.sum())
+        T = np.where(live_ok[:, None, None], T_live, np.nan)
     kf_t, _ = _read_euroc(job_dir / "keyframes_euroc.txt")
+    kf_t = kf_t - shift
+    kf_t = kf_t[(kf_t > -0.5 * np.min(np.diff(t_s)))]
     is_kf = np.zeros(n, dtype=bool)
     if len(kf_t):
         k = np.clip(np.searchsorted(t_s, kf_t), 1, n - 1)
@@ -434,6 +474,7 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
         T_live_camera=T_live, fed=fed, n_maps=n_maps, imu_initialized_t_ns=None if imu_init is None or imu_init < 0 else int(imu_init),
         wall_s=wall_s, load_s=float(info.get("load_s", 0.0)), realtime_factor=duration_s / wall_s if wall_s > 0 else float("inf"),
         track_call_s=call_s,
+        shared_map=None if not prefix else bool(prefix_map is not None and np.any(map_id[np.isin(state, ["ok", "relocalized"])] == prefix_map)),
     )
     logger.info("%s: tracked %.1f%% of %d frames in %.1f s (%.2fx real time), %d map(s)", video, 100 * res.tracked_fraction, n,
                 wall_s, res.realtime_factor, n_maps)
