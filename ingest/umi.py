@@ -405,6 +405,22 @@ def embodiment_row(camera: CameraModel, calibration: GripperCalibration) -> dict
     }
 
 
+def _in_map_frame(obs: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  map_obs: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> tuple[bool, str]:
+    """Whether a demo's SLAM poses are in the session map's frame: the SLAM->table similarity fitted on the
+    demo's own table-tag observations must agree with the map's (scale within 5 %, rotation within 3 deg)."""
+    if map_obs is None:
+        return False, "no session map"
+    own, ref = align_slam_to_table(*obs), align_slam_to_table(*map_obs)
+    if own is None or ref is None:
+        return False, "too few table-tag observations to compare with the map"
+    ratio = own.scale / ref.scale
+    angle = float(np.degrees(np.arccos(np.clip((np.trace(own.R.T @ ref.R) - 1) / 2, -1.0, 1.0))))
+    if abs(ratio - 1) > 0.05 or angle > 3.0:
+        return False, f"scale ratio {ratio:.3f}, rotation {angle:.1f} deg vs the map"
+    return True, ""
+
+
 def _scale_check(obs: tuple[np.ndarray, np.ndarray, np.ndarray], mode: str, session_scale: float | None) -> float | None:
     """Relative metric-scale error of one video from its own table-tag observations.
 
@@ -632,15 +648,29 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
                 slam_note = "standalone (no mapping video)" if atlas is None else "standalone: the session map did not localize an earlier demo"
                 res = None
                 if atlas is not None and not session["unusable"]:
-                    res = _track(p, vocab_path, opts.mode, atlas, None, opts.pace)
-                    frac = float(np.isfinite(np.asarray(res.T_slam_camera)).all(axis=(1, 2)).mean())
-                    localized = frac >= opts.thresholds.min_tracked_fraction
-                    slam_note = "localized in the session map" if localized else (
-                        f"standalone: localization in the session map tracked only {frac:.1%}")
-                    if not localized:
+                    try:
+                        res = _track(p, vocab_path, opts.mode, atlas, None, opts.pace)
+                    except VideoFailed as exc:  # e.g. ORB-SLAM3 crashing while loading the atlas
+                        session["unusable"] = True
+                        slam_note = f"standalone: localization in the session map failed ({exc})"
+                        log.warning("%s: localization in the session map failed; tracking on its own: %s", v.name, exc)
+                if res is not None:
+                    T = np.asarray(res.T_slam_camera, dtype=np.float64)
+                    frac = float(np.isfinite(T).all(axis=(1, 2)).mean())
+                    same, why = _in_map_frame((T, p.tags.T_camera_table, p.tags.table_reproj_px), map_obs)
+                    localized = frac >= opts.thresholds.min_tracked_fraction and same
+                    if localized:
+                        slam_note = "localized in the session map"
+                    elif frac >= opts.thresholds.min_tracked_fraction:
+                        # Tracked, but in a new map of its own (ORB-SLAM3 did not relocalize in the loaded
+                        # atlas): keep the poses, align them with this video's own table-tag observations.
+                        slam_note = f"own SLAM map: not in the session map's frame ({why})"
+                    else:
                         session["unusable"] = True  # do not pay for a failing localization on every demo
+                        slam_note = f"standalone: localization in the session map tracked only {frac:.1%}"
                         log.warning("%s: localization in the session map tracked %.1f%%; tracking it on its own", v.name, 100 * frac)
-                if not localized:
+                        res = None
+                if res is None:
                     res = _track(p, vocab_path, opts.mode, None, None, opts.pace)
                 T = np.asarray(res.T_slam_camera, dtype=np.float64)
                 if T.shape != (n, 4, 4):

@@ -54,7 +54,7 @@ def test_judge_accepts_and_names_every_violation():
         "tracking lost for 20 consecutive frames (1.00 s > 0.5 s)",
         "finger tags seen in 50.0% of frames < 80%",
         "missing table tag: tag 13 seen in 0 frames < 5",
-        "scale check failed: error 0.200 > 0.05",
+        "scale check failed: error 0.200 > 0.1",
         "IMU covers 50.0% of the video < 95%",
         "clock offset +0.400 s exceeds ±0.25 s",
         "tracking lost at the edges: 50 untracked frames trimmed (33% > 20%)",

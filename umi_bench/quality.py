@@ -34,7 +34,9 @@ class QualityThresholds:
         min_tracked_fraction: fraction of (trimmed) frames with a SLAM pose.
         max_lost_run_s: longest run of consecutive untracked frames, seconds.
         min_tag_detection_rate: fraction of frames where both finger tags were detected.
-        max_scale_error: |SLAM scale from the table tag / expected - 1|.
+        max_scale_error: relative scale error from the table tag (mono-inertial: |s - 1|; monocular on its own:
+            scale drift between the first and second half of the tag observations, measured 0.02-0.05 on
+            clean generated demos, hence 0.1).
         min_imu_coverage: fraction of the video time span covered by IMU samples.
         max_clock_offset_s: |camera-IMU clock offset| above this is implausible.
         min_duration_s: shorter demos are rejected (UMI: 24 frames).
@@ -45,7 +47,7 @@ class QualityThresholds:
     min_tracked_fraction: float = 0.9
     max_lost_run_s: float = 0.5
     min_tag_detection_rate: float = 0.8
-    max_scale_error: float = 0.05
+    max_scale_error: float = 0.1
     min_imu_coverage: float = 0.95
     max_clock_offset_s: float = 0.25
     min_duration_s: float = 1.0

@@ -124,7 +124,7 @@ def ego(path: str, lake_path: str, as_json: bool, world_frame: str | None, tag_p
 @click.option("--min-tracked-fraction", type=float, help="Reject below this tracked fraction (default 0.9).")
 @click.option("--max-lost-run", "max_lost_run_s", type=float, help="Reject a lost run longer than this, s (default 0.5).")
 @click.option("--min-tag-rate", "min_tag_detection_rate", type=float, help="Reject below this finger-tag detection rate (default 0.8).")
-@click.option("--max-scale-error", type=float, help="Reject above this table-tag scale error (default 0.05).")
+@click.option("--max-scale-error", type=float, help="Reject above this table-tag scale error (default 0.1).")
 @click.option("--min-imu-coverage", type=float, help="Reject below this IMU coverage (default 0.95).")
 @click.option("--max-clock-offset", "max_clock_offset_s", type=float, help="Reject a larger |clock offset|, s (default 0.25).")
 @click.option("--min-duration", "min_duration_s", type=float, help="Reject shorter demos, s (default 1.0).")
