@@ -126,6 +126,9 @@ def test_cli_check_and_build(built_vocab, slam_session, tmp_path):
 
 
 def test_module_doctests():
-    for mod in (vocabulary,):
+    import umi_bench.slam
+    import umi_bench.slam.worker
+
+    for mod in (vocabulary, umi_bench.slam, umi_bench.slam.worker):
         result = doctest.testmod(mod)
         assert result.attempted > 0 and result.failed == 0
