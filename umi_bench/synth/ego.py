@@ -403,10 +403,12 @@ def generate_ego_recording(
             if len(idx) == 0:
                 continue
             tc = t[idx[len(idx) // 2]]
-            # 0.8 s turn to 48 deg, hold 0.2 s, 0.8 s back: the hand is out of view for ~0.7 s.
+            # 0.8 s turn to 48 deg away from the hand's side, hold 0.2 s, 0.8 s back: the hand is out
+            # of view for ~0.7 s (a positive yaw turns the view towards -x).
+            side = 1.0 if tcp_pos[idx[len(idx) // 2], 0] >= HEAD_POS_SIM[0] else -1.0
             up = _min_jerk((t - (tc - 0.8)) / 0.8)
             down = _min_jerk((t - (tc + 0.2)) / 0.8)
-            glance_yaw += math.radians(48.0) * (up - down)
+            glance_yaw += side * math.radians(48.0) * (up - down)
     T_sim_cam = np.zeros((n, 4, 4))
     for i in range(n):
         eye = HEAD_POS_SIM + sway[i]
