@@ -705,6 +705,36 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
     return report
 
 
+def run_umi_demo_session(raw_dir: str | Path, lake: Any, *, n_demos: int = 3, seed: int = 0, fps: float = 20.0,
+                         duration_s: float = 6.0, map_duration_s: float = 8.0,
+                         progress: Callable[[str, str], None] | None = None) -> SessionReport:
+    """``umi-bench demo``'s UMI stage: generate a small GoPro session (``n_demos`` demos + a mapping
+    video, 640x480 fisheye with GPMF IMU) into ``raw_dir`` unless it is already there, and put it through
+    the real ingest (clock alignment, tags, ORB-SLAM3, quality, one transaction per video). About 1-2
+    minutes on 2 cores; a second call is a no-op (every video already in the lake).
+
+    Args:
+        raw_dir: session folder (generated if it has no ``ground_truth/session.json``).
+        lake: a ``Lake`` or a lake folder. progress: ``(step, detail)`` after each generated/ingested video.
+
+    Returns:
+        The ingest's :class:`SessionReport`.
+    """
+    from umi_bench.synth.umi_session import generate_umi_session
+
+    raw = Path(raw_dir)
+    manifest = raw / "ground_truth" / "session.json"
+    if manifest.is_file():
+        map_name = next(Path(v["path"]).name for v in json.loads(manifest.read_text())["videos"] if v["role"] == "map")
+    else:
+        m = generate_umi_session(raw, n_demos=n_demos, seed=seed, fps=fps, duration_s=duration_s,
+                                 map_duration_s=map_duration_s,
+                                 progress=(lambda stem: progress("generated", stem)) if progress else None)
+        map_name = m.map_video.path.name
+    return ingest_umi_session(raw, lake, UmiIngestOptions(map_video=map_name),
+                              progress=(lambda video, status: progress("ingested", f"{video}: {status}")) if progress else None)
+
+
 def _check_vocabulary(path: Path | None) -> str | None:
     """None when the vocabulary (or the packaged default) is usable, else the reason."""
     from umi_bench.errors import VocabularyError
@@ -717,5 +747,5 @@ def _check_vocabulary(path: Path | None) -> str | None:
     return None
 
 
-__all__ = ["UmiIngestOptions", "SessionReport", "VideoReport", "ingest_umi_session", "discover_videos", "probe_video",
+__all__ = ["UmiIngestOptions", "SessionReport", "VideoReport", "ingest_umi_session", "run_umi_demo_session", "discover_videos", "probe_video",
            "build_umi_batch", "embodiment_row"]
