@@ -76,6 +76,18 @@ def _stage_teleop(lake: Lake, work: Path, seed: int, echo: Callable[[str], None]
     return f"LeRobot v3 dataset {path.name}: {episodes} episodes" + (" (already in the lake)" if skipped else " committed")
 
 
+def _stage_ego(lake: Lake, work: Path, seed: int, echo: Callable[[str], None]) -> str:
+    """A rendered head-camera recording with hand keypoints, through SLAM, the table tag and retargeting."""
+    from ingest.ego import ingest_ego
+    from umi_bench.synth.ego import T_SIM_TAG, generate_ego_recording
+
+    path = work / "ego_recording"
+    if not (path / "head.mp4").is_file():
+        generate_ego_recording(path, seed=seed, n_demos=1)
+    result = ingest_ego(path, lake, tag_pose_in_world=T_SIM_TAG, world_frame="sim_world")
+    return f"egocentric recording: {len(result.episode_ids)} episode(s)" + (" (already in the lake)" if result.skipped else " committed")
+
+
 def _stage_benchmark(lake: Lake, work: Path, seed: int, echo: Callable[[str], None]) -> str:
     """Sim demos, all three baselines on pick_place, and a small demos-axis scaling fit."""
     from umi_bench.bench import run_demo_benchmark
@@ -106,5 +118,6 @@ def _stages() -> list[tuple[str, Callable]]:
     return [
         ("synthetic episodes", _stage_synthetic),
         ("teleop robot (LeRobot v3 import)", _stage_teleop),
+        ("egocentric human (SLAM + hand retargeting)", _stage_ego),
         ("benchmark (3 baselines + scaling)", _stage_benchmark),
     ]
