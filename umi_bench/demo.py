@@ -97,7 +97,7 @@ def _stage_benchmark(lake: Lake, work: Path, seed: int, echo: Callable[[str], No
 
     summary = run_demo_benchmark(lake, task="pick_place", progress=_progress_bar("benchmark cells"))
     lines = [f"{r['policy']}: {r['success_k']}/{r['success_n']}" for r in summary["bench"]]
-    return "pick_place at the largest slice: " + ", ".join(lines) + "; scaling fit stored"
+    return "pick_place, all sim demos: " + ", ".join(lines) + "; scaling fit stored"
 
 
 def _progress_bar(description: str):
