@@ -230,42 +230,14 @@ def _draw_scene(img: np.ndarray, cam: CameraModel, T_cam_sim: np.ndarray, kp_sim
 
 
 class _HeadRenderer(TabletopRenderer):
-    """H3's room renderer without fingers, faster for a camera inside the (convex) room.
+    """H3's room renderer for the head camera: no fingers, and the atlas border replicated (not black).
 
-    Every ray leaves a convex box through exactly one face, so each plane is intersected only with the
-    rays no earlier plane claimed (the table first: it takes most of a head camera's pixels).
+    The hand, cube and goal zone are drawn on top afterwards (:func:`_draw_scene`).
     """
 
     def render(self, T_world_camera: np.ndarray, gripper_width_m: float | None = None) -> np.ndarray:
-        # Plain broadcasting instead of ``@``: OpenBLAS threads on (N, 3) x (3, 3) products are ~10x
-        # slower than this on a loaded 2-core machine.
-        R = T_world_camera[:3, :3].astype(np.float32)
-        o = T_world_camera[:3, 3].astype(np.float32)
-        r = self._rays
-        d = [r[:, 0] * R[i, 0] + r[:, 1] * R[i, 1] + r[:, 2] * R[i, 2] for i in range(3)]
-        todo = np.arange(r.shape[0])
-        map_x = np.zeros(r.shape[0], np.float32)
-        map_y = np.zeros(r.shape[0], np.float32)
-        for p in self._planes:
-            if not len(todo):
-                break
-            dd = [c[todo] for c in d]
-            n = p.normal.astype(np.float32)
-            denom = dd[0] * n[0] + dd[1] * n[1] + dd[2] * n[2]
-            num = float(np.dot(p.origin.astype(np.float32) - o, n))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tt = num / denom
-            ok = tt > 1e-4
-            rel = [o[i] - np.float32(p.origin[i]) + dd[i] * tt for i in range(3)]
-            a = rel[0] * np.float32(p.axis_u[0]) + rel[1] * np.float32(p.axis_u[1]) + rel[2] * np.float32(p.axis_u[2])
-            b = rel[0] * np.float32(p.axis_v[0]) + rel[1] * np.float32(p.axis_v[1]) + rel[2] * np.float32(p.axis_v[2])
-            ok &= (a >= 0) & (a <= p.size_u) & (b >= 0) & (b <= p.size_v)
-            idx = todo[ok]
-            map_x[idx] = p.atlas_x0 + a[ok] * p.px_per_m - 0.5
-            map_y[idx] = p.atlas_y0 + b[ok] * p.px_per_m - 0.5
-            todo = todo[~ok]
-        return cv2.remap(self._atlas, map_x.reshape(self.height, self.width), map_y.reshape(self.height, self.width),
-                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        map_x, map_y = self._texture_maps(T_world_camera)
+        return cv2.remap(self._atlas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _write_parquet(path: Path, columns: dict[str, Any]) -> None:

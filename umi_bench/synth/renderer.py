@@ -231,11 +231,15 @@ class TabletopRenderer:
         x = gripper_width_m / 2 + fg.tag_offset_m
         return np.array([[-x, fg.center_y_m, fg.plane_z_m], [x, fg.center_y_m, fg.plane_z_m]])
 
-    def render(self, T_world_camera: np.ndarray, gripper_width_m: float | None = None) -> np.ndarray:
-        """One frame (H, W, 3) BGR uint8 from camera pose ``T_world_camera`` (4, 4).
+    def _texture_maps(self, T_world_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Atlas lookup maps of every pixel: where its ray leaves the room.
 
-        Pixels whose ray is outside the lens' field of view (NaN rays, e.g. the corners of a
-        Kannala-Brandt image beyond its maximum angle) are black, as on a GoPro with a Max Lens Mod.
+        Args:
+            T_world_camera: (4, 4) camera pose.
+
+        Returns:
+            ``(map_x, map_y)``, each (H, W) float32 atlas pixel coordinates for ``cv2.remap``; -10 (outside
+            the atlas) for pixels whose ray hits no face (rays outside the lens' field of view).
         """
         # Every ray leaves the convex room through exactly one face, so each plane only gets the
         # rays that no earlier plane claimed. Broadcasting instead of ``@`` (BLAS threads on
@@ -265,7 +269,16 @@ class TabletopRenderer:
             map_x[idx] = p.atlas_x0 + a[ok] * p.px_per_m - 0.5
             map_y[idx] = p.atlas_y0 + b[ok] * p.px_per_m - 0.5
             todo = todo[~ok]
-        img = cv2.remap(self._atlas, map_x.reshape(self.height, self.width), map_y.reshape(self.height, self.width),
+        return map_x.reshape(self.height, self.width), map_y.reshape(self.height, self.width)
+
+    def render(self, T_world_camera: np.ndarray, gripper_width_m: float | None = None) -> np.ndarray:
+        """One frame (H, W, 3) BGR uint8 from camera pose ``T_world_camera`` (4, 4).
+
+        Pixels whose ray is outside the lens' field of view (NaN rays, e.g. the corners of a
+        Kannala-Brandt image beyond its maximum angle) are black, as on a GoPro with a Max Lens Mod.
+        """
+        map_x, map_y = self._texture_maps(T_world_camera)
+        img = cv2.remap(self._atlas, map_x, map_y,
                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         if self.fingers is not None and gripper_width_m is not None:
             self._draw_fingers(img, gripper_width_m)
