@@ -65,6 +65,16 @@ def _where(clauses: list[str]) -> str:
     return ("WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
+def _filters(optional: list[tuple[str, Any]], fixed: tuple[str, ...] = ()) -> tuple[list[str], list[Any]]:
+    """SQL ``clauses`` and their ``params``: the ``fixed`` clauses, then each ``(clause, value)`` whose value is given."""
+    clauses, params = list(fixed), []
+    for clause, value in optional:
+        if value:
+            clauses.append(clause)
+            params.append(value)
+    return clauses, params
+
+
 # --- leaderboard -----------------------------------------------------------------------------------
 def leaderboard(con: duckdb.DuckDBPyConnection, *, task: str | None = None, embodiment: str | None = None, policy: str | None = None) -> pl.DataFrame:
     """One row per (policy, task, dataset slice, protocol version), best Wilson lower bound first.
@@ -80,16 +90,8 @@ def leaderboard(con: duckdb.DuckDBPyConnection, *, task: str | None = None, embo
     Returns:
         Columns :data:`LEADERBOARD_COLUMNS`; ``success`` is ``"k/n"`` (empty when there is no simulator).
     """
-    clauses, params = [], []
-    if task:
-        clauses.append("task = ?")
-        params.append(task)
-    if policy:
-        clauses.append("policy = ?")
-        params.append(policy)
-    if embodiment:
-        clauses.append("list_contains(embodiment_ids, ?)")
-        params.append(embodiment)
+    clauses, params = _filters([("task = ?", task), ("policy = ?", policy),
+                                ("list_contains(embodiment_ids, ?)", embodiment)])
     sql = f"""
         SELECT * REPLACE (success_k::BIGINT AS success_k, success_n::BIGINT AS success_n),
                CASE WHEN success_n IS NULL THEN '' ELSE success_k::BIGINT::VARCHAR || '/' || success_n::BIGINT::VARCHAR END AS success
@@ -134,13 +136,8 @@ def scaling_points(con: duckdb.DuckDBPyConnection, *, task: str | None = None, a
         Columns sweep_id, policy, task, axis, axis_value, n_runs, success_k, success_n, success_rate,
         ci_low, ci_high, failure_rate, heldout_action_error; sorted by sweep, policy, axis_value.
     """
-    clauses, params = ["sweep_id IS NOT NULL", "axis_value IS NOT NULL"], []
-    if task:
-        clauses.append("task = ?")
-        params.append(task)
-    if axis:
-        clauses.append("axis = ?")
-        params.append(axis)
+    clauses, params = _filters([("task = ?", task), ("axis = ?", axis)],
+                               fixed=("sweep_id IS NOT NULL", "axis_value IS NOT NULL"))
     sql = f"""
         SELECT sweep_id, policy, task, axis, axis_value, count(*) AS n_runs,
                sum(success_k)::BIGINT AS success_k, sum(success_n)::BIGINT AS success_n,
@@ -158,11 +155,7 @@ def scaling_points(con: duckdb.DuckDBPyConnection, *, task: str | None = None, a
 
 def scaling_fits(con: duckdb.DuckDBPyConnection, *, task: str | None = None, axis: str | None = None, form: str | None = None) -> pl.DataFrame:
     """Stored power-law fits (``fits`` table), newest first per (sweep, policy, form)."""
-    clauses, params = [], []
-    for column, value in (("task", task), ("axis", axis), ("form", form)):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
+    clauses, params = _filters([("task = ?", task), ("axis = ?", axis), ("form = ?", form)])
     sql = f"""
         SELECT * FROM fits {_where(clauses)}
         QUALIFY row_number() OVER (PARTITION BY sweep_id, policy, form ORDER BY created_at_ns DESC) = 1
