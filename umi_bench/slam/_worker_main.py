@@ -21,6 +21,18 @@ import numpy as np
 _NS = 1_000_000_000
 
 
+def _masked(gray: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``gray`` (H, W) uint8 with the pixels where ``mask`` (H, W) is 0 set to 0; ``gray`` itself without a mask."""
+    return gray if mask is None else np.where(mask > 0, gray, 0).astype(np.uint8)
+
+
+def _wait_until(t_s: float) -> None:
+    """Sleep until ``time.perf_counter()`` reaches ``t_s`` (s); return at once if it already has."""
+    now = time.perf_counter()
+    if now < t_s:
+        time.sleep(t_s - now)
+
+
 def _frames(video: str, width: int, height: int):
     """Yield (H, W) uint8 gray frames at the SLAM resolution."""
     import av
@@ -93,12 +105,9 @@ def run(job_dir: Path) -> int:
         for j, gray in enumerate(_frames(job["prefix_video"], W, H)):
             if j >= len(pt):
                 break
-            if mask is not None:
-                gray = np.where(mask > 0, gray, 0).astype(np.uint8)
+            gray = _masked(gray, mask)
             if fps is not None:
-                now = time.perf_counter()
-                if now < next_feed:
-                    time.sleep(next_feed - now)
+                _wait_until(next_feed)
             c0 = time.perf_counter()
             r = slam.track_monocular(gray, float((pt[j] - pt[0]) / _NS))
             prefix_state.append(r.state.name)
@@ -109,12 +118,9 @@ def run(job_dir: Path) -> int:
             break
         if not feed[i]:
             continue
-        if mask is not None:
-            gray = np.where(mask > 0, gray, 0).astype(np.uint8)
+        gray = _masked(gray, mask)
         if fps is not None:
-            now = time.perf_counter()
-            if now < next_feed:
-                time.sleep(next_feed - now)
+            _wait_until(next_feed)
         c0 = time.perf_counter()
         if inertial:
             sel = (imu_t > fed_prev_t) & (imu_t <= t_s[i])
