@@ -50,7 +50,7 @@ CONFIGS = {
         ("mono-inertial adaptive", "mono_inertial", "adaptive", 1),
     ],
 }
-QUICK = {640: [0, 1], 320: [0, 1]}
+QUICK = {640: [0, 1, 2], 320: [0, 1]}
 
 
 def ate_sim3_m(T_est: np.ndarray, p_gt: np.ndarray) -> float:
