@@ -32,7 +32,7 @@ python_env() {
   if [ -d /opt/wheels ] && ls /opt/wheels/torch-2.13.0* >/dev/null 2>&1; then
     "$VENV/bin/pip" install -q --find-links /opt/wheels "torch==2.13.0"
   else
-    "$VENV/bin/pip" install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu || "$VENV/bin/pip" install -q "torch==2.13.0"
+    "$VENV/bin/pip" install -q "torch==2.13.0"
   fi
   "$VENV/bin/pip" install -q -e ".[dev]"
   echo "$want" > "$stamp"
