@@ -149,7 +149,7 @@ class Lake:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.root / MANIFEST)
-        _fsync_dir(self.root)
+        _fsync(self.root)
 
     @property
     def version(self) -> int:
@@ -322,14 +322,14 @@ class Lake:
         for rel, src in videos.items():
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, stage / rel)
-            _fsync_file(stage / rel)
+            _fsync(stage / rel)
         # 2. move in (invisible to readers until lake.json lists them)
         moved = [rel for rels in files.values() for rel in rels] + list(videos)
         for rel in moved:
             (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(stage / rel, self.root / rel)
         for d in {(self.root / rel).parent for rel in moved}:
-            _fsync_dir(d)
+            _fsync(d)
         # 3. record: the atomic replace of lake.json is the commit point
         manifest = json.loads(json.dumps(self.manifest()))
         manifest["ingests"].append({
@@ -506,18 +506,11 @@ def _typed(table: str, columns: dict[str, Any], episode_id: str) -> pa.Table:
 def _write_parquet(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd", row_group_size=1 << 20)
-    _fsync_file(path)
+    _fsync(path)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's or a directory's entries to disk (both open read-only on Linux)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

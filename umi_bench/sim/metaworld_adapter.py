@@ -27,6 +27,7 @@ import mujoco
 import numpy as np
 
 from umi_bench.geometry import canonical_quat
+from umi_bench.sim.tabletop import fast_renderer
 
 logger = logging.getLogger(__name__)
 
@@ -182,10 +183,7 @@ class MetaWorldEnv(gym.Env):
     def render_camera(self, camera: str) -> np.ndarray:
         """RGB image (H, W, 3) uint8 from a named Meta-World camera (corner cameras turned upright)."""
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.mw.model, self.image_size[0], self.image_size[1])
-            flags = self._renderer.scene.flags
-            flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
-            flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+            self._renderer = fast_renderer(self.mw.model, self.image_size)
         self._renderer.update_scene(self.mw.data, camera=camera)
         img = self._renderer.render()
         return np.ascontiguousarray(img[::-1, ::-1]) if camera in ROLLED_CAMERAS else img
