@@ -39,9 +39,10 @@ CONFIGS = {
         ("mono max (baseline)", "mono", "max", 1),
         ("mono adaptive", "mono", "adaptive", 1),
         ("mono 30 fps", "mono", 30.0, 1),
-        ("mono 15 fps", "mono", 15.0, 1),
+        ("mono 40 fps", "mono", 40.0, 1),
         ("mono stride2 adaptive", "mono", "adaptive", 2),
         ("mono-inertial adaptive", "mono_inertial", "adaptive", 1),
+        ("mono-inertial 15 fps", "mono_inertial", 15.0, 1),
     ],
     320: [
         ("mono max (baseline)", "mono", "max", 1),
@@ -50,7 +51,7 @@ CONFIGS = {
         ("mono-inertial adaptive", "mono_inertial", "adaptive", 1),
     ],
 }
-QUICK = {640: [0, 1, 2], 320: [0, 1]}
+QUICK = {640: [0, 1, 2, 5], 320: [0, 1]}
 
 
 def ate_sim3_m(T_est: np.ndarray, p_gt: np.ndarray) -> float:

@@ -38,6 +38,23 @@ def test_built_vocabulary_tracks_demo(demo_track, demo_video):
     assert r.realtime_factor > 0 and r.wall_s > 0
 
 
+def test_mono_inertial_tracks_at_metric_scale(slam_session, demo_video):
+    """Mono-inertial on the demo's own GPMF IMU: the IMU initialises and the trajectory is metric
+    (the best similarity to the true camera path has scale ~1, unlike monocular's arbitrary scale)."""
+    from umi_bench.telemetry import read_gopro_mp4, resample_imu
+
+    imu = resample_imu(read_gopro_mp4(demo_video["path"]).shifted(demo_video["clock_offset_s"]), 200.0)
+    r = track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], imu=imu, mode="mono_inertial")
+    assert r.mode == "mono_inertial" and r.imu_initialized_t_ns is not None
+    assert r.tracked_fraction >= 0.9, (r.tracked_fraction, r.n_maps)
+    ok = r.tracked
+    p_gt = np.asarray(demo_video["gt"]["camera_pos"])[ok]
+    s, R, t = geometry.umeyama_sim3(r.T_slam_camera[ok, :3, 3], p_gt)
+    assert abs(s - 1.0) < 0.1, f"scale {s:.3f}"
+    ate = np.sqrt(np.mean(np.sum((s * r.T_slam_camera[ok, :3, 3] @ R.T + t - p_gt) ** 2, axis=1)))
+    assert ate < 0.02
+
+
 def test_black_frames_are_lost_and_reported(slam_session, black_video):
     import av
 
@@ -132,3 +149,23 @@ def test_session_mode_prefix_video(slam_session, demo_video):
     with pytest.raises(SlamInputError, match=r"prefix_video works in mono mode only"):
         track_video(demo_video["path"], slam_session["camera"], demo_video["t_ns"], mode="mono_inertial",
                     imu=(np.array([0, 1]), np.zeros((2, 3)), np.zeros((2, 3))), prefix_video=map_video["path"], prefix_t_ns=map_video["t_ns"])
+
+
+def test_frames_before_imu_init_come_from_keyframes():
+    from umi_bench.slam.worker import _frames_from_keyframes
+
+    t = np.arange(10) * 0.1
+    truth = np.broadcast_to(np.eye(4), (10, 4, 4)).copy()
+    truth[:, 0, 3] = t  # moving along x at 1 m/s
+    T = truth.copy()
+    T[:, 1, 3] = 0.05  # every tracked frame off by 5 cm
+    T[9] = np.nan  # untracked stays untracked
+    kf_t = np.array([0.0, 0.3, 0.6, 1.4])
+    kf_T = truth[[0, 3, 6, 6]].copy()
+    kf_T[3, 0, 3] = 1.4
+    out = _frames_from_keyframes(t, T, imu_init_s=0.75, kf_t=kf_t, kf_T=kf_T)
+    np.testing.assert_allclose(out[:7, :3, 3], truth[:7, :3, 3], atol=1e-12)  # before init, between close keyframes
+    np.testing.assert_array_equal(out[7:9], T[7:9])  # after IMU initialisation: ORB-SLAM3's own frame poses
+    assert np.isnan(out[9]).all()
+    out = _frames_from_keyframes(t, T, imu_init_s=2.0, kf_t=kf_t, kf_T=kf_T)
+    np.testing.assert_array_equal(out[7:9], T[7:9])  # keyframes 0.8 s apart: too far to interpolate

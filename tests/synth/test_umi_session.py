@@ -50,6 +50,9 @@ def test_gpmf_imu_is_consistent_with_the_motion(session):
     # hand-held: |specific force| stays near g, angular rates are human
     assert np.median(np.linalg.norm(imu.accel, axis=1)) == pytest.approx(9.81, abs=1.0)
     assert np.abs(imu.gyro).max() < 4.0
+    # hand tremor (7-12 Hz, sub-millimetre) gives the accelerometer a hand-held GoPro's frame-to-frame jitter
+    per_frame = imu.accel[: len(imu.accel) // 7 * 7].reshape(-1, 7, 3).mean(axis=1)
+    assert np.mean(np.linalg.norm(np.diff(per_frame, axis=0), axis=1) > 0.5) > 0.3
 
 
 def test_faults(session):

@@ -111,6 +111,19 @@ def ego(path: str, lake_path: str, as_json: bool, world_frame: str | None, tag_p
     click.echo(f"{path}: {len(r.episode_ids)} episode(s) {state} (ingest {r.ingest_id})")
 
 
+def _parse_pace(ctx: click.Context, param: click.Parameter, value: str) -> str | float:
+    """``adaptive`` / ``max`` as given, anything else as a positive feed rate (frames per second)."""
+    if value in ("adaptive", "max"):
+        return value
+    try:
+        fps = float(value)
+    except ValueError:
+        fps = -1.0
+    if not fps > 0:
+        raise click.BadParameter(f"{value!r}: expected adaptive, max or a positive number of frames per second")
+    return fps
+
+
 @ingest.command()
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--lake", "lake_path", required=True, type=click.Path(file_okay=False), help="Lake folder (created if missing).")
@@ -118,7 +131,10 @@ def ego(path: str, lake_path: str, as_json: bool, world_frame: str | None, tag_p
 @click.option("--workers", type=int, default=1, show_default=True, help="Demos processed in parallel.")
 @click.option("--intrinsics", type=click.Path(exists=True, dir_okay=False), help="UMI/OpenICC intrinsics JSON (default: UMI's GoPro).")
 @click.option("--vocab", "vocab_path", type=click.Path(exists=True, dir_okay=False), help="DBoW2 vocabulary (default: the packaged one).")
-@click.option("--mode", type=click.Choice(["mono_inertial", "mono"]), default="mono", show_default=True, help="SLAM mode (mono: scale from the table tag).")
+@click.option("--mode", type=click.Choice(["mono_inertial", "mono"]), default="mono", show_default=True,
+              help="SLAM mode: mono (scale from the table tag, ~1x real time at 640x480) or mono_inertial (metric, ~0.3x).")
+@click.option("--pace", default="adaptive", show_default=True, callback=_parse_pace,
+              help="SLAM feed rate: adaptive, max (unthrottled; tracking collapses on 2 cores) or frames per second.")
 @click.option("--task", default="umi_demo", show_default=True, help="Task name of every demo.")
 @click.option("--report-dir", type=click.Path(file_okay=False), help="Where report.json/report.md go (default RAW_DIR).")
 @click.option("--min-tracked-fraction", type=float, help="Reject below this tracked fraction (default 0.9).")
@@ -130,7 +146,7 @@ def ego(path: str, lake_path: str, as_json: bool, world_frame: str | None, tag_p
 @click.option("--min-duration", "min_duration_s", type=float, help="Reject shorter demos, s (default 1.0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def umi(raw_dir: str, lake_path: str, map_video: str | None, workers: int, intrinsics: str | None, vocab_path: str | None,
-        mode: str, task: str, report_dir: str | None, as_json: bool, **thresholds) -> None:
+        mode: str, pace: str | float, task: str, report_dir: str | None, as_json: bool, **thresholds) -> None:
     """Import a UMI session folder of GoPro MP4s (SLAM, tags, quality); one transaction per video, resumable.
 
     Example: umi-bench ingest umi ./session --lake ./lake --map-video GX010001.MP4
@@ -143,8 +159,8 @@ def umi(raw_dir: str, lake_path: str, map_video: str | None, workers: int, intri
     from umi_bench.quality import QualityThresholds
 
     th = replace(QualityThresholds(), **{k: v for k, v in thresholds.items() if v is not None})
-    opts = UmiIngestOptions(map_video=map_video, intrinsics=intrinsics, vocab_path=vocab_path, mode=mode, workers=workers,
-                            thresholds=th, task=task, report_dir=report_dir)
+    opts = UmiIngestOptions(map_video=map_video, intrinsics=intrinsics, vocab_path=vocab_path, mode=mode, pace=pace,
+                            workers=workers, thresholds=th, task=task, report_dir=report_dir)
     with tqdm(total=len(discover_videos(raw_dir)), unit="video", desc="ingest umi", disable=as_json) as bar:
         def progress(video: str, status: str) -> None:
             bar.set_postfix_str(f"{video}: {status}")

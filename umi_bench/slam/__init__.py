@@ -14,11 +14,11 @@ from umi_bench.slam.vocabulary import (
     validate_vocabulary,
     write_vocabulary,
 )
-from umi_bench.slam.worker import ADAPTIVE_FPS, TrackResult, build_map, track_video
+from umi_bench.slam.worker import ADAPTIVE_FPS, DEFAULT_ORB, TrackResult, build_map, track_video
 
 __all__ = [
     # tracking
-    "track_video", "build_map", "TrackResult", "ADAPTIVE_FPS",
+    "track_video", "build_map", "TrackResult", "ADAPTIVE_FPS", "DEFAULT_ORB",
     # vocabulary
     "Vocabulary", "VocabInfo", "build_vocabulary", "write_vocabulary", "validate_vocabulary", "default_vocabulary_path",
     # settings

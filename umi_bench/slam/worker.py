@@ -13,16 +13,21 @@ frame: the first keyframe's camera frame (monocular) or the first keyframe's IMU
 (mono-inertial, metric). Frames tracked live in a smaller map that was later abandoned get a NaN
 pose (their live pose is kept in ``T_live_camera``).
 
-Pacing (``benchmarks/slam_bench.py``, 8 s synthetic UMI demo, KB fisheye, 2 cores shared with other
-jobs at load 5-9): fed unthrottled, LocalMapping can fall behind, keyframes are refused and the map
-resets (one run: 94.6% tracked at 640x480 and 6.7% at 320x240 unpaced; another run under heavier
-load: 97.5% for both, because contention throttled the feed anyway). ``pace="adaptive"`` (default)
-feeds at ``ADAPTIVE_FPS`` (mono 20 fps, mono-inertial 10 fps at 640x480; scaled with pixel count,
-capped at 30) and backs off when a track call is slower than 1.5x its running mean or the tracked
-map points fall below 75% of their running mean (keyframes overdue): 97.5% tracked in every run,
-lowest pose error (ATE after Sim3 3.8 mm vs 15.7 mm unpaced), but 0.33-0.50x real time at 640x480.
-``stride`` feeds every n-th frame and interpolates the others; it is fast (0.64-0.85x) but collapsed
-tracking in one of two runs, so it is off by default. ``pace`` as a number feeds at that fixed rate.
+Pacing and features (``benchmarks/slam_bench.py``, 8 s synthetic UMI demos at 640x480, KB fisheye,
+30 fps, 2 cores): fed unthrottled, LocalMapping falls behind, keyframes are refused and the map resets
+(36-92% tracked). ``pace="adaptive"`` (default) feeds at ``ADAPTIVE_FPS`` (at 640x480; scaled with pixel
+count, capped at 60) and backs off when a track call is slower than 1.5x its running mean or the tracked
+map points fall below 75% of their running mean (keyframes overdue). Measured on a quiet machine:
+
+- mono, 1000 features: fixed 30/33/36/40/50 fps all tracked 97.5% (the rest is the monocular
+  initialisation) at 0.98/1.08/1.17/1.29/1.55x real time; adaptive from 36 fps: 1.04-1.05x, 97.5%.
+- mono-inertial needs 2000 features (``DEFAULT_ORB``): before the IMU is initialised ORB-SLAM3 wants 50
+  local-map inliers (30 in mono), and the two-view map from 1000 features (100-180 points) falls to
+  30-55 tracked points, so it reset 5-7 times per 8 s demo; with 2000 features: one map, IMU initialised
+  at 2.6 s, 96.7-98.1% tracked at adaptive 10 fps (0.29-0.31x); at 15 fps it reset (0.50x, 71%).
+
+``stride`` feeds every n-th frame and interpolates the others; it collapsed tracking in one of two runs,
+so it is off by default. ``pace`` as a number feeds at that fixed rate.
 
 Session mode: ORB-SLAM3's atlas (``System.SaveAtlasToFile`` / ``LoadAtlasFromFile``, written at
 shutdown) works through these settings (:func:`build_map`, ``load_atlas=``) but (a) saving crashed
@@ -38,8 +43,8 @@ Usage::
     res = track_video("GX010002.MP4", camera.scaled(640, 480), frame_t_ns, imu=(t_ns, accel, gyro))
     res.T_slam_camera, res.state, res.tracked_fraction
 
->>> ADAPTIVE_FPS["mono"], ADAPTIVE_FPS["mono_inertial"]
-(20.0, 10.0)
+>>> ADAPTIVE_FPS["mono"], ADAPTIVE_FPS["mono_inertial"], DEFAULT_ORB["mono_inertial"].n_features
+(36.0, 10.0, 2000)
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ logger = logging.getLogger(__name__)
 _NS = 1_000_000_000
 MODES = ("mono_inertial", "mono")
 #: Base feed rate of ``pace="adaptive"`` at 640x480 per mode (frames per wall-clock second).
-ADAPTIVE_FPS = {"mono_inertial": 10.0, "mono": 20.0}
+ADAPTIVE_FPS = {"mono_inertial": 10.0, "mono": 36.0}
+#: ORB extractor settings per mode (mono-inertial needs a denser initial map, see the module docstring).
+DEFAULT_ORB = {"mono_inertial": OrbParams(n_features=2000), "mono": OrbParams(n_features=1000)}
 _STATE_MAP = {"OK": "ok", "OK_KLT": "ok", "RECENTLY_LOST": "lost", "LOST": "lost", "NOT_INITIALIZED": "not_initialized",
               "SYSTEM_NOT_READY": "not_initialized", "NO_IMAGES_YET": "not_initialized"}
 
@@ -239,7 +246,7 @@ def track_video(
     load_atlas: Path | str | None = None,
     save_atlas: Path | str | None = None,
     timeout_s: float | None = None,
-    orb: OrbParams = OrbParams(),
+    orb: OrbParams | None = None,
     work_dir: Path | str | None = None,
     check_vocabulary: bool = True,
     prefix_video: Path | str | None = None,
@@ -261,7 +268,7 @@ def track_video(
         load_atlas: a map saved by :func:`build_map` (``.osa`` file) to localize in.
         save_atlas: save the final map here (``.osa`` appended by ORB-SLAM3 if missing).
         timeout_s: kill the worker after this long (default: 30 s + 3x the video's duration at 10 fps).
-        orb: ORB extractor settings.
+        orb: ORB extractor settings (default: ``DEFAULT_ORB[mode]``).
         work_dir: keep the worker's files (settings, logs, trajectories) here instead of a temp dir.
         check_vocabulary: validate the vocabulary first (default). False hands an unchecked file to
             ORB-SLAM3; used to prove that a crash costs the worker only.
@@ -306,7 +313,7 @@ def track_video(
         tmp = tempfile.TemporaryDirectory(prefix="umi_slam_")
         job_dir = Path(tmp.name)
     else:
-        job_dir = Path(work_dir)
+        job_dir = Path(work_dir).resolve()  # the worker runs with cwd="/"
         job_dir.mkdir(parents=True, exist_ok=True)
     try:
         atlas_args = {}
@@ -316,12 +323,12 @@ def track_video(
             sa = Path(save_atlas)
             sa.parent.mkdir(parents=True, exist_ok=True)
             atlas_args["save_atlas"] = str(sa.with_suffix("").resolve()) if sa.suffix == ".osa" else str(sa.resolve())
-        settings = write_settings(camera, job_dir / "settings.yaml", inertial=inertial, orb=orb, **atlas_args)
+        settings = write_settings(camera, job_dir / "settings.yaml", inertial=inertial, orb=orb or DEFAULT_ORB[mode], **atlas_args)
         scale = np.sqrt(640 * 480 / (camera.width * camera.height))
         job = {
             "video": str(video.resolve()), "vocab_path": str(vocab.resolve()), "settings_path": str(settings),
             "mode": mode, "pace": pace, "stride": int(stride), "width": camera.width, "height": camera.height,
-            "fps": camera.fps, "adaptive_fps": float(min(30.0, ADAPTIVE_FPS[mode] * scale**2)),
+            "fps": camera.fps, "adaptive_fps": float(min(60.0, ADAPTIVE_FPS[mode] * scale**2)),
         }
         if prefix_video is not None:
             job["prefix_video"] = str(Path(prefix_video).resolve())
@@ -471,23 +478,29 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     T[~good & fed] = np.nan
     live_ok = good & np.all(np.isfinite(T_live[:, :3, 3]), axis=1)
     in_file = np.all(np.isfinite(T[:, :3, 3]), axis=1)
-    if live_ok.sum() and in_file.sum() < 0.5 * live_ok.sum():
+    live_fallback = bool(live_ok.sum() and in_file.sum() < 0.5 * live_ok.sum())
+    if live_fallback:
         # The writer keeps only the largest map; when that is not ours (e.g. a loaded atlas's map)
         # fall back to the live poses, each in its own map's frame (see map_id).
         logger.warning("%s: final trajectory holds %d of %d tracked frames (another map is larger); using live poses",
                        video, in_file.sum(), live_ok.sum())
         T = np.where(live_ok[:, None, None], T_live, np.nan)
-    kf_t, _ = _read_euroc(job_dir / "keyframes_euroc.txt")
+    kf_t, kf_T = _read_euroc(job_dir / "keyframes_euroc.txt")
     kf_t = kf_t - shift
-    kf_t = kf_t[(kf_t > -0.5 * np.min(np.diff(t_s)))]
+    in_video = kf_t > -0.5 * np.min(np.diff(t_s))
+    kf_t, kf_T = kf_t[in_video], kf_T[in_video]
     is_kf = np.zeros(n, dtype=bool)
     if len(kf_t):
         k = np.clip(np.searchsorted(t_s, kf_t), 1, n - 1)
         k = np.where(np.abs(t_s[k - 1] - kf_t) < np.abs(t_s[k] - kf_t), k - 1, k)
         is_kf[k] = True
+    imu_init = info.get("imu_initialized_t_ns", -1)
+    if inertial and not live_fallback and imu_init is not None and imu_init >= 0 and len(np.unique(kf_t)) >= 2:
+        _, first = np.unique(kf_t, return_index=True)  # time order (the file is in keyframe-id order)
+        kf_T = np.einsum("nij,jk->nik", kf_T[first], np.asarray(camera.T_imu_camera))  # body -> camera
+        T = _frames_from_keyframes(t_s, T, (imu_init - t_ns[0]) / _NS, kf_t[first], kf_T)
     if stride > 1:
         T, state, map_id = _fill_skipped(t_ns, T, state, map_id, fed)
-    imu_init = info.get("imu_initialized_t_ns", -1)
     wall_s = float(info["wall_s"])
     res = TrackResult(
         video=video, mode=mode, t_ns=t_ns, T_slam_camera=T, state=state.astype(str), is_keyframe=is_kf, map_id=map_id,
@@ -499,6 +512,31 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     logger.info("%s: tracked %.1f%% of %d frames in %.1f s (%.2fx real time), %d map(s)", video, 100 * res.tracked_fraction, n,
                 wall_s, res.realtime_factor, n_maps)
     return res
+
+
+def _frames_from_keyframes(t_s: np.ndarray, T: np.ndarray, imu_init_s: float, kf_t: np.ndarray, kf_T: np.ndarray,
+                           max_gap_s: float = 0.5) -> np.ndarray:
+    """Mono-inertial: re-derive the poses of frames tracked before IMU initialisation from the keyframes.
+
+    ORB-SLAM3 stores each frame as a pose relative to its reference keyframe, fixed when the frame was
+    tracked in the visual-only map; IMU initialisation re-optimises the keyframes (scale and shape) but
+    only rescales those relative poses (measured on synthetic demos: such frames off by up to 50 mm,
+    their keyframes by 4-11 mm). Frames before ``imu_init_s`` that lie between two keyframes at most ``max_gap_s`` apart
+    get the pose interpolated between them (linear position, slerp rotation), a keyframe's own frame its
+    pose; the rest are unchanged.
+    """
+    T = T.copy()
+    tracked = np.isfinite(T[:, :3, 3]).all(axis=1)
+    j = np.clip(np.searchsorted(kf_t, t_s, side="right"), 1, len(kf_t) - 1)  # kf_t[j - 1] <= t < kf_t[j]
+    inner = (t_s >= kf_t[0]) & (t_s <= kf_t[-1])
+    at_kf = np.minimum(np.abs(t_s - kf_t[j - 1]), np.abs(kf_t[j] - t_s)) < 1e-3  # the keyframe's own frame
+    close = inner & ((kf_t[j] - kf_t[j - 1] <= max_gap_s) | at_kf)
+    sel = np.flatnonzero(tracked & close & (t_s < imu_init_s))
+    if len(sel):
+        pos, quat = geometry.matrix_to_pose(kf_T)
+        p, q = geometry.interpolate_poses(kf_t, pos, quat, t_s[sel])
+        T[sel] = geometry.pose_to_matrix(p, q)
+    return T
 
 
 def _fill_skipped(t_ns: np.ndarray, T: np.ndarray, state: np.ndarray, map_id: np.ndarray, fed: np.ndarray):

@@ -167,11 +167,20 @@ class _Motion:
         return T, p[:, 6]
 
 
-def _wobble(rng: np.random.Generator, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _wobble(rng: np.random.Generator, scale: float, tremor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slow sway (0.2-1.3 Hz, mm to cm) plus physiological hand tremor (7-12 Hz, ~0.1 mm, ~1 mrad).
+
+    The tremor is what a hand-held GoPro's accelerometer sees on top of the intended motion (~1 m/s^2
+    RMS); a pure minimum-jerk trajectory would give an unrealistically smooth IMU signal.
+    """
     freq = np.array([0.23, 0.41, 0.77, 1.3])
     amp = np.array([0.004, 0.004, 0.003, 0.02, 0.015, 0.02])[None, :] * rng.uniform(0.5, 1.0, (4, 6)) * scale
     amp /= np.arange(1, 5)[:, None]
-    return freq, amp, rng.uniform(0, 2 * np.pi, (4, 6))
+    phase = rng.uniform(0, 2 * np.pi, (4, 6))
+    t_freq = rng.uniform(7.0, 12.0, 4)
+    t_amp = np.array([1.2e-4, 1.2e-4, 1.2e-4, 8e-4, 8e-4, 8e-4])[None, :] * rng.uniform(0.5, 1.0, (4, 6)) * tremor
+    t_phase = rng.uniform(0, 2 * np.pi, (4, 6))
+    return np.concatenate([freq, t_freq]), np.concatenate([amp, t_amp]), np.concatenate([phase, t_phase])
 
 
 def _demo_motion(rng: np.random.Generator, duration_s: float) -> _Motion:
