@@ -498,7 +498,9 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     if inertial and not live_fallback and imu_init is not None and imu_init >= 0 and len(np.unique(kf_t)) >= 2:
         _, first = np.unique(kf_t, return_index=True)  # time order (the file is in keyframe-id order)
         kf_T = np.einsum("nij,jk->nik", kf_T[first], np.asarray(camera.T_imu_camera))  # body -> camera
-        T = _frames_from_keyframes(t_s, T, (imu_init - t_ns[0]) / _NS, kf_t[first], kf_T)
+        kf_T = _in_trajectory_frame(t_s, T, kf_t[first], kf_T)
+        if kf_T is not None:
+            T = _frames_from_keyframes(t_s, T, (imu_init - t_ns[0]) / _NS, kf_t[first], kf_T)
     if stride > 1:
         T, state, map_id = _fill_skipped(t_ns, T, state, map_id, fed)
     wall_s = float(info["wall_s"])
@@ -512,6 +514,29 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     logger.info("%s: tracked %.1f%% of %d frames in %.1f s (%.2fx real time), %d map(s)", video, 100 * res.tracked_fraction, n,
                 wall_s, res.realtime_factor, n_maps)
     return res
+
+
+def _in_trajectory_frame(t_s: np.ndarray, T: np.ndarray, kf_t: np.ndarray, kf_T: np.ndarray) -> np.ndarray | None:
+    """Keyframe poses (ORB-SLAM3's map frame) re-expressed in the frame trajectory's frame.
+
+    The trajectory writer puts the first keyframe at the origin, the keyframe writer does not; a
+    keyframe's own frame carries the keyframe's pose in both, which gives the rigid transform between
+    them (None if no keyframe matches a tracked frame, or the keyframes disagree on it by > 1 mm).
+    """
+    j = np.clip(np.searchsorted(t_s, kf_t), 1, len(t_s) - 1)
+    j = np.where(np.abs(t_s[j - 1] - kf_t) < np.abs(t_s[j] - kf_t), j - 1, j)
+    match = (np.abs(t_s[j] - kf_t) < 1e-3) & np.isfinite(T[j, :3, 3]).all(axis=1)
+    if not match.any():
+        return None
+    X = np.einsum("nij,njk->nik", T[j[match]], geometry.invert(kf_T[match]))  # T_traj_map per keyframe
+    U, _, Vt = np.linalg.svd(X[:, :3, :3].sum(axis=0))  # chordal mean rotation
+    X_mean = np.eye(4)
+    X_mean[:3, :3] = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
+    X_mean[:3, 3] = X[:, :3, 3].mean(axis=0)
+    if np.abs(X[:, :3, 3] - X_mean[:3, 3]).max() > 1e-3:  # not one rigid transform: leave the frames alone
+        logger.warning("keyframe and frame trajectories disagree; pre-IMU-init frames kept as tracked")
+        return None
+    return np.einsum("ij,njk->nik", X_mean, kf_T)
 
 
 def _frames_from_keyframes(t_s: np.ndarray, T: np.ndarray, imu_init_s: float, kf_t: np.ndarray, kf_T: np.ndarray,
