@@ -57,3 +57,13 @@ def test_sql_read_only_error_line(synthetic_lake):
     result = CliRunner().invoke(cli, ["sql", "CREATE TABLE x AS SELECT 1", "--lake", str(synthetic_lake.root)])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: refused: read-only mode runs only SELECT queries, got a CREATE statement"
+
+
+def test_ingest_umi_pace_is_checked(tmp_path):
+    from umi_bench.cli.ingest import _parse_pace
+
+    assert _parse_pace(None, None, "adaptive") == "adaptive" and _parse_pace(None, None, "36") == 36.0
+    for bad in ("0", "-5", "fast"):
+        r = CliRunner().invoke(cli, ["ingest", "umi", str(tmp_path), "--lake", str(tmp_path / "lake"), "--pace", bad])
+        assert r.exit_code == 2 and "expected adaptive, max or a positive number of frames per second" in r.output, r.output
+    assert not (tmp_path / "lake").exists()
