@@ -466,8 +466,7 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     traj_t = traj_t - shift
     T = np.full((n, 4, 4), np.nan)
     if len(traj_t):
-        idx = np.clip(np.searchsorted(t_s, traj_t), 1, n - 1)
-        idx = np.where(np.abs(t_s[idx - 1] - traj_t) < np.abs(t_s[idx] - traj_t), idx - 1, idx)
+        idx = _nearest_frame(t_s, traj_t)
         close = np.abs(t_s[idx] - traj_t) < 0.25 * np.min(np.diff(t_s))
         T_b = traj_T[close]
         if inertial:
@@ -491,9 +490,7 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     kf_t, kf_T = kf_t[in_video], kf_T[in_video]
     is_kf = np.zeros(n, dtype=bool)
     if len(kf_t):
-        k = np.clip(np.searchsorted(t_s, kf_t), 1, n - 1)
-        k = np.where(np.abs(t_s[k - 1] - kf_t) < np.abs(t_s[k] - kf_t), k - 1, k)
-        is_kf[k] = True
+        is_kf[_nearest_frame(t_s, kf_t)] = True
     imu_init = info.get("imu_initialized_t_ns", -1)
     if inertial and not live_fallback and imu_init is not None and imu_init >= 0 and len(np.unique(kf_t)) >= 2:
         _, first = np.unique(kf_t, return_index=True)  # time order (the file is in keyframe-id order)
@@ -516,6 +513,12 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     return res
 
 
+def _nearest_frame(t_s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the frame (times ``t_s``, increasing, at least 2) nearest to each time in ``t``."""
+    i = np.clip(np.searchsorted(t_s, t), 1, len(t_s) - 1)
+    return np.where(np.abs(t_s[i - 1] - t) < np.abs(t_s[i] - t), i - 1, i)
+
+
 def _in_trajectory_frame(t_s: np.ndarray, T: np.ndarray, kf_t: np.ndarray, kf_T: np.ndarray) -> np.ndarray | None:
     """Keyframe poses (ORB-SLAM3's map frame) re-expressed in the frame trajectory's frame.
 
@@ -523,8 +526,7 @@ def _in_trajectory_frame(t_s: np.ndarray, T: np.ndarray, kf_t: np.ndarray, kf_T:
     keyframe's own frame carries the keyframe's pose in both, which gives the rigid transform between
     them (None if no keyframe matches a tracked frame, or the keyframes disagree on it by > 1 mm).
     """
-    j = np.clip(np.searchsorted(t_s, kf_t), 1, len(t_s) - 1)
-    j = np.where(np.abs(t_s[j - 1] - kf_t) < np.abs(t_s[j] - kf_t), j - 1, j)
+    j = _nearest_frame(t_s, kf_t)
     match = (np.abs(t_s[j] - kf_t) < 1e-3) & np.isfinite(T[j, :3, 3]).all(axis=1)
     if not match.any():
         return None
