@@ -36,6 +36,7 @@ def test_built_vocabulary_tracks_demo(demo_track, demo_video):
     ate = np.sqrt(np.mean(np.sum((s * r.T_slam_camera[ok, :3, 3] @ R.T + t - p_gt) ** 2, axis=1)))
     assert ate < 0.02
     assert r.realtime_factor > 0 and r.wall_s > 0
+    assert r.pose_source == "keyframe_refined"  # mono: frames re-derived per keyframe gap
 
 
 def test_mono_inertial_tracks_at_metric_scale(slam_session, demo_video):
@@ -169,3 +170,54 @@ def test_frames_before_imu_init_come_from_keyframes():
     assert np.isnan(out[9]).all()
     out = _frames_from_keyframes(t, T, imu_init_s=2.0, kf_t=kf_t, kf_T=kf_T)
     np.testing.assert_array_equal(out[7:9], T[7:9])  # keyframes 0.8 s apart: too far to interpolate
+
+
+def _smooth_path(n: int = 21) -> tuple[np.ndarray, np.ndarray]:
+    """Frame times and camera poses of a smooth curved path that also turns about z."""
+    from scipy.spatial.transform import Rotation
+
+    t = np.arange(n) * 0.05
+    T = np.broadcast_to(np.eye(4), (n, 4, 4)).copy()
+    T[:, :3, 3] = np.c_[0.3 * np.sin(t), 0.1 * t ** 2, 0.05 * t]
+    T[:, :3, :3] = Rotation.from_euler("z", 0.4 * t[:, None]).as_matrix()
+    return t, T
+
+
+def test_live_motion_is_reanchored_on_optimized_keyframes():
+    """Live poses that are a similarity of the truth (another gauge, half the scale) give back the truth
+    between the keyframes; frames outside the keyframes' span keep the trajectory's pose."""
+    from scipy.spatial.transform import Rotation
+
+    from umi_bench.slam.worker import _live_motion_on_keyframes
+
+    t, truth = _smooth_path()
+    S = np.eye(4)
+    S[:3, :3] = Rotation.from_euler("xyz", [0.3, -0.2, 1.0]).as_matrix()
+    S[:3, 3] = [1.0, -2.0, 0.5]
+    live = np.einsum("ij,njk->nik", S, truth)
+    live[:, :3, 3] = 0.5 * live[:, :3, 3]  # the young map's scale before bundle adjustment
+    T = truth.copy()
+    T[:, 1, 3] += 0.03  # the frame trajectory off by 3 cm
+    kf = np.array([2, 9, 17])
+    T[kf] = truth[kf]  # a keyframe's own frame carries the keyframe's pose
+    out = _live_motion_on_keyframes(t, T, live, t[kf], truth[kf])
+    np.testing.assert_allclose(out[2:18], truth[2:18], atol=1e-9)
+    np.testing.assert_array_equal(out[:2], T[:2])
+    np.testing.assert_array_equal(out[18:], T[18:])
+
+
+def test_smoothest_candidate_is_kept_per_keyframe_gap():
+    """The frame trajectory jumps in one keyframe gap, the other candidate in another: each gap keeps the
+    smooth one, and untracked frames stay untracked."""
+    from umi_bench.slam.worker import _smoothest_between_keyframes
+
+    t, truth = _smooth_path()
+    kf_t = t[[0, 6, 12, 20]]
+    T, alt = truth.copy(), truth.copy()
+    T[8:11, :3, 3] += 0.02  # a stretch shifted by 2 cm that snaps back at the next keyframe
+    alt[14:17, :3, 3] -= 0.03
+    T[3] = alt[3] = np.nan
+    out = _smoothest_between_keyframes(T, alt, t, kf_t)
+    np.testing.assert_allclose(out[8:11], truth[8:11], atol=1e-12)  # from alt
+    np.testing.assert_allclose(out[14:17], truth[14:17], atol=1e-12)  # from T
+    assert np.isnan(out[3]).all()
