@@ -634,7 +634,16 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
                     mp = prepare_video(map_path, opts.intrinsics, opts.thresholds.min_table_tag_frames)
                     # Mono-inertial demos are not localized in the atlas (see process()), so none is saved.
                     atlas = work / "session_map" if opts.mode == "mono" else None
-                    res = _track(mp, vocab_path, opts.mode, None, atlas, opts.pace)
+                    try:
+                        res = _track(mp, vocab_path, opts.mode, None, atlas, opts.pace)
+                    except VideoFailed as exc:
+                        if atlas is None:
+                            raise
+                        # ORB-SLAM3 sometimes segfaults while saving the atlas at shutdown (1 mapping run in
+                        # ~10 here); the mapping pass still fixes the session's table alignment without it.
+                        log.warning("%s: mapping with the atlas saved failed (%s); mapping again without it", map_path.name, exc)
+                        atlas = None
+                        res = _track(mp, vocab_path, opts.mode, None, None, opts.pace)
                     T_map = np.asarray(res.T_slam_camera, dtype=np.float64)
                     obs = (T_map, mp.tags.T_camera_table, mp.tags.table_reproj_px)
                     map_align = align_slam_to_table(*obs)
@@ -645,7 +654,8 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
                     session.update(atlas=atlas, obs=obs)
                     done(VideoReport(map_path.name, "map", "mapped", None, None,
                                      {"tracked_fraction": tracked, "clock_offset_s": mp.clock["offset_s"],
-                                      "clock": mp.clock, "slam_to_table": map_align.to_dict()}, time.monotonic() - t0))
+                                      "clock": mp.clock, "slam_to_table": map_align.to_dict(),
+                                      "atlas_saved": atlas is not None}, time.monotonic() - t0))
                 except VideoFailed as exc:
                     done(VideoReport(map_path.name, "map", "failed", f"{exc}; demos are tracked on their own",
                                      seconds=time.monotonic() - t0))
@@ -666,6 +676,8 @@ def ingest_umi_session(raw_dir: str | Path, lake: Any, options: UmiIngestOptions
                     # demo with live poses whose scale jumps at IMU initialisation (measured: scale errors
                     # 0.18-0.81). A demo tracked on its own is metric from end to end.
                     slam_note = "standalone: mono-inertial demos are tracked on their own; the table tag is the shared frame"
+                elif atlas is None:
+                    slam_note = "standalone: no session map was saved (see the mapping video's report entry)"
                 else:
                     slam_note = "standalone: the session map did not localize an earlier demo"
                 res = None

@@ -73,6 +73,8 @@ def test_every_demo_accepted_tracked_and_accurate(umi_run):
     for stem, (row, tcp_rms, width_rms, offset_err) in scores.items():
         assert row["tracked_fraction"] >= 0.97, stem
         assert row["world_frame"] == "table_tag13"
+        slam_session = json.loads(row["metadata_json"])["slam_session"]
+        assert slam_session == "localized in the session map" or slam_session.startswith(("standalone", "re-tracked", "own SLAM map")), slam_session
         assert tcp_rms <= 0.01, f"{stem}: TCP RMS {1000 * tcp_rms:.1f} mm"
         assert width_rms <= 0.002, f"{stem}: width RMS {1000 * width_rms:.2f} mm"
         assert abs(offset_err) <= 1.0 / FPS, f"{stem}: clock offset error {1000 * offset_err:.1f} ms"
@@ -94,6 +96,7 @@ def test_faults_are_named_in_the_report(umi_run):
     m, report, lake = umi_run
     by_video = {v.video: v for v in report.videos}
     assert by_video[m.map_video.path.name].status == "mapped"
+    assert isinstance(by_video[m.map_video.path.name].metrics["atlas_saved"], bool)
     for fault, (status, words) in EXPECTED_FAULTS.items():
         v = by_video[m.by_fault(fault).path.name]
         assert v.status == status and words in v.reason, (fault, v.status, v.reason)

@@ -11,7 +11,10 @@ batch goes on.
 Poses come from ORB-SLAM3's final (optimized) trajectory of its largest map, so they are all in one
 frame: the first keyframe's camera frame (monocular) or the first keyframe's IMU body frame
 (mono-inertial, metric). Frames tracked live in a smaller map that was later abandoned get a NaN
-pose (their live pose is kept in ``T_live_camera``).
+pose (their live pose is kept in ``T_live_camera``). Monocular frames between two optimized keyframes
+are then re-derived where ORB-SLAM3's per-frame chain is rougher than the live motion re-anchored on
+those keyframes (:func:`_smoothest_between_keyframes`); mono-inertial frames before IMU
+initialisation come from the keyframes (:func:`_frames_from_keyframes`).
 
 Pacing and features (``benchmarks/slam_bench.py``, 8 s synthetic UMI demos at 640x480, KB fisheye,
 30 fps, 2 cores): fed unthrottled, LocalMapping falls behind, keyframes are refused and the map resets
@@ -499,15 +502,16 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
         is_kf[_nearest_frame(t_s, kf_t)] = True
     imu_init = info.get("imu_initialized_t_ns", -1)
     pose_source = "live" if live_fallback else "final_trajectory"
-    if not live_fallback and len(np.unique(kf_t)) >= 2:
+    imu_initialized = imu_init is not None and imu_init >= 0
+    if not live_fallback and len(np.unique(kf_t)) >= 2 and (imu_initialized or not inertial):
         _, first = np.unique(kf_t, return_index=True)  # time order (the file is in keyframe-id order)
         kf_t, kf_T = kf_t[first], kf_T[first]
         if inertial:
             kf_T = np.einsum("nij,jk->nik", kf_T, np.asarray(camera.T_imu_camera))  # body -> camera
         kf_T = _in_trajectory_frame(t_s, T, kf_t, kf_T)
-        if kf_T is not None and inertial and imu_init is not None and imu_init >= 0:
+        if kf_T is not None and inertial:
             T = _frames_from_keyframes(t_s, T, (imu_init - t_ns[0]) / _NS, kf_t, kf_T)
-        elif kf_T is not None and not inertial:
+        elif kf_T is not None:
             T = _smoothest_between_keyframes(T, _live_motion_on_keyframes(t_s, T, T_live, kf_t, kf_T), t_s, kf_t)
             pose_source = "keyframe_refined"
     if stride > 1:
@@ -515,7 +519,7 @@ def _assemble(video: Path, mode: str, t_ns: np.ndarray, raw_state: np.ndarray, T
     wall_s = float(info["wall_s"])
     res = TrackResult(
         video=video, mode=mode, t_ns=t_ns, T_slam_camera=T, state=state.astype(str), is_keyframe=is_kf, map_id=map_id,
-        T_live_camera=T_live, fed=fed, n_maps=n_maps, imu_initialized_t_ns=None if imu_init is None or imu_init < 0 else int(imu_init),
+        T_live_camera=T_live, fed=fed, n_maps=n_maps, imu_initialized_t_ns=int(imu_init) if imu_initialized else None,
         wall_s=wall_s, load_s=float(info.get("load_s", 0.0)), realtime_factor=duration_s / wall_s if wall_s > 0 else float("inf"),
         track_call_s=call_s,
         shared_map=None if not prefix else bool(prefix_map is not None and np.any(map_id[np.isin(state, ["ok", "relocalized"])] == prefix_map)),
