@@ -31,6 +31,7 @@ import numpy as np
 from ingest.umi import prepare_video
 from umi_bench import geometry
 from umi_bench.slam import track_video
+from umi_bench.slam.worker import _nearest_frame, _read_euroc  # the worker's own readers of its files
 from umi_bench.tags import align_slam_to_table, finger_mask
 from umi_bench.synth.umi_session import generate_umi_session, read_ground_truth
 
@@ -39,15 +40,13 @@ _NS = 1_000_000_000
 
 def frame_trajectory(work_dir: Path, t_ns: np.ndarray, tracked: np.ndarray) -> np.ndarray:
     """ORB-SLAM3's frame trajectory file as (N, 4, 4) camera poses, NaN where the tracker did not track."""
-    rows = np.loadtxt(work_dir / "trajectory_euroc.txt", ndmin=2)
-    shift = json.loads((work_dir / "result.json").read_text()).get("time_shift_s", 0.0)
-    t_file = rows[:, 0] / _NS - shift  # seconds since the first frame, on the SLAM clock
+    t_file, T_file = _read_euroc(work_dir / "trajectory_euroc.txt")
+    t_file = t_file - json.loads((work_dir / "result.json").read_text()).get("time_shift_s", 0.0)
     t_s = (t_ns - t_ns[0]) / _NS
-    idx = np.clip(np.searchsorted(t_s, t_file), 1, len(t_s) - 1)
-    idx = np.where(np.abs(t_s[idx - 1] - t_file) < np.abs(t_s[idx] - t_file), idx - 1, idx)
+    idx = _nearest_frame(t_s, t_file)
     match = np.abs(t_s[idx] - t_file) < 1e-3
     T = np.full((len(t_ns), 4, 4), np.nan)
-    T[idx[match]] = geometry.pose_to_matrix(rows[match, 1:4], rows[match, 4:8])
+    T[idx[match]] = T_file[match]
     T[~tracked] = np.nan
     return T
 
